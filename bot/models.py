@@ -1,0 +1,315 @@
+"""ORM models (SQLAlchemy 2, typed). Reports, ledger changes and the outbox are append-mostly logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STATUSES = ("not_started", "started", "completed")
+ROLES = ("admin", "leader", "county_leader", "contact")
+LIGHTS = ("green", "yellow", "red")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+Money = Numeric(14, 2)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime, Decimal: Money, dict[str, Any]: JSON}  # noqa: RUF012
+
+
+class County(Base):
+    __tablename__ = "counties"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    county_id: Mapped[int] = mapped_column(ForeignKey("counties.id"), index=True)
+    category: Mapped[str] = mapped_column(String(50), default="")
+    unit: Mapped[str] = mapped_column(String(200), default="")
+    planned_start: Mapped[dt.date | None] = mapped_column(Date)
+    planned_finish: Mapped[dt.date | None] = mapped_column(Date)
+    investment: Mapped[Decimal | None]
+    status: Mapped[str] = mapped_column(String(16), default="not_started")
+    progress: Mapped[int] = mapped_column(default=0)
+    investment_done: Mapped[Decimal | None]
+    actual_start: Mapped[dt.date | None] = mapped_column(Date)
+    actual_finish: Mapped[dt.date | None] = mapped_column(Date)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    county: Mapped[County] = relationship(lazy="joined")
+    milestones: Mapped[list[Milestone]] = relationship(
+        back_populates="project", order_by="Milestone.due", cascade="all, delete-orphan"
+    )
+
+
+class Milestone(Base):
+    __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    due: Mapped[dt.date | None] = mapped_column(Date)
+    done: Mapped[dt.date | None] = mapped_column(Date)
+
+    project: Mapped[Project] = relationship(back_populates="milestones")
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    county_id: Mapped[int | None] = mapped_column(ForeignKey("counties.id"), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    unreachable_reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    county: Mapped[County | None] = relationship(lazy="joined")
+
+
+class Invite(Base):
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    county_id: Mapped[int | None] = mapped_column(ForeignKey("counties.id"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+
+class Report(Base):
+    """Append-only. `kind`: progress | no_change | undo (an undo names the report it takes back)."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_project_period", "project_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM in the city's time zone
+    kind: Mapped[str] = mapped_column(String(16), default="progress")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[str | None] = mapped_column(String(16))
+    progress: Mapped[int | None]
+    investment_done: Mapped[Decimal | None]
+    milestone_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    text: Mapped[str] = mapped_column(Text, default="")
+    problems: Mapped[str] = mapped_column(Text, default="")
+    next_steps: Mapped[str] = mapped_column(Text, default="")
+    undoes_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    # the Telegram update that carried it, so a redelivered update is applied once
+    update_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+
+    photos: Mapped[list[Photo]] = relationship(order_by="Photo.id", lazy="selectin")
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[str] = mapped_column(String(200))
+    file_unique_id: Mapped[str] = mapped_column(String(100), default="")
+    path: Mapped[str] = mapped_column(String(300), default="")  # copy under DATA_DIR
+
+
+class Change(Base):
+    """One field of the ledger changed, by an import, a report or an undo: the dossier's timeline."""
+
+    __tablename__ = "changes"
+    __table_args__ = (Index("ix_changes_project_at", "project_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(16))  # import | report | undo | create
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    field: Mapped[str] = mapped_column(String(40))
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+
+
+class Problem(Base):
+    """An open issue with a project (light, overdue milestone, missed update) and its escalation step."""
+
+    __tablename__ = "problems"
+    __table_args__ = (UniqueConstraint("project_id", "kind", "ref", "opened_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # light | milestone | missed_update
+    ref: Mapped[str] = mapped_column(String(40), default="")  # milestone id, period …
+    level: Mapped[str] = mapped_column(String(8), default="yellow")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    step: Mapped[int] = mapped_column(default=0)  # 0 none sent, 1 contact, 2 county leader, 3 city
+    step_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+
+class Outbox(Base):
+    """Notifications decided but maybe not yet sent; `key` makes deciding twice queue once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # kind:person:period:step
+    kind: Mapped[str] = mapped_column(String(24))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(16), default="message")  # message | photo | document
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(8), default="pending")  # pending|sending|sent|dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Snapshot(Base):
+    """Figures as a digest showed them, so the next digest can say what changed since."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("scope", "taken_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(40))  # city | county:<id>
+    taken_on: Mapped[dt.date] = mapped_column(Date)
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Lease(Base):
+    """Who runs the scheduler; a holder renews `expires_at`, anyone may take an expired lease."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime]
+
+
+class ProcessedUpdate(Base):
+    """Telegram update ids already handled, so a redelivered update is applied once."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class FsmRecord(Base):
+    """aiogram FSM state and data when Redis is not configured, so a dialog survives a restart."""
+
+    __tablename__ = "fsm_states"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class JobRun(Base):
+    """The last moment each job was run for, shown by `jobs list`."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_at: Mapped[dt.datetime]
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+__all__ = [
+    "LIGHTS",
+    "ROLES",
+    "STATUSES",
+    "Base",
+    "Change",
+    "County",
+    "FsmRecord",
+    "Invite",
+    "JobRun",
+    "Lease",
+    "Milestone",
+    "Outbox",
+    "Person",
+    "Photo",
+    "Problem",
+    "ProcessedUpdate",
+    "Project",
+    "Report",
+    "Snapshot",
+    "utcnow",
+]
