@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="run the service: bot, scheduler and sender")
     demo = sub.add_parser("demo", help="the whole service offline on the sample ledger, one simulated month")
-    demo.add_argument("--out", default=None, help="folder for the messages, charts and workbooks (default DATA_DIR/demo)")
+    demo.add_argument("--out", default=None, help="output folder (default DATA_DIR/demo)")
 
     imp = sub.add_parser("import", help="import the ledger from .xlsx or .csv (all or nothing)")
     imp.add_argument("file", nargs="?", help="the ledger file")

@@ -9,8 +9,10 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -22,6 +24,7 @@ from bot.models import Base
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -40,6 +43,12 @@ def _need(service: str, host: str, port: int) -> None:
         pytest.skip(f"{service} at {host}:{port} does not answer")
 
 
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def need_postgres() -> None:
     _need("PostgreSQL", "127.0.0.1", 5432)
 
@@ -51,7 +60,7 @@ def need_redis() -> None:
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
-    asyncio.run(migrate(f"sqlite+aiosqlite:///{path}"))
+    run_sync(migrate(f"sqlite+aiosqlite:///{path}"))
     return path
 
 
@@ -68,11 +77,11 @@ def _pg_database() -> Iterator[str]:
             await conn.execute(text(sql))
         await engine.dispose()
 
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    run_sync(run(f'CREATE DATABASE "{name}"'))
     url = admin.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(migrate(url))
+    run_sync(migrate(url))
     yield url
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_sync(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _truncate(url: str) -> None:
