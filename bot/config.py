@@ -28,6 +28,7 @@ class Settings(BaseSettings):
 
     # --- the contract in DESIGN.md ---
     bot_token: SecretStr | None = None
+    bot_username: str | None = None
     database_url: str | None = None
     redis_url: str | None = None
     telegram_api_url: str | None = None
