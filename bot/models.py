@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -202,7 +203,12 @@ class Problem(Base):
     """An open issue with a project (light, overdue milestone, missed update) and its escalation step."""
 
     __tablename__ = "problems"
-    __table_args__ = (UniqueConstraint("project_id", "kind", "ref", "opened_at"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "kind", "ref", "opened_at"),
+        # at most one open problem per project, kind and ref, even if two alert runs overlap
+        Index("uq_problems_open", "project_id", "kind", "ref", unique=True,
+              sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 03:00:13.497818
+Create Date: 2026-11-29 03:06:23.152147
 """
 
 from collections.abc import Sequence
@@ -170,6 +170,7 @@ def upgrade() -> None:
     with op.batch_alter_table('problems', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_problems_closed_at'), ['closed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_problems_project_id'), ['project_id'], unique=False)
+        batch_op.create_index('uq_problems_open', ['project_id', 'kind', 'ref'], unique=True, sqlite_where=sa.text('closed_at IS NULL'), postgresql_where=sa.text('closed_at IS NULL'))
 
     op.create_table('reports',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -244,6 +245,7 @@ def downgrade() -> None:
 
     op.drop_table('reports')
     with op.batch_alter_table('problems', schema=None) as batch_op:
+        batch_op.drop_index('uq_problems_open', sqlite_where=sa.text('closed_at IS NULL'), postgresql_where=sa.text('closed_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_problems_project_id'))
         batch_op.drop_index(batch_op.f('ix_problems_closed_at'))
 
