@@ -1,0 +1,36 @@
+"""Who may do what: the one place the role rules live.
+
+Handlers never check roles themselves; handlers/access.py asks `can` for every flagged handler."""
+
+from __future__ import annotations
+
+ACTIONS = ("see", "report", "invite", "import")
+
+# What each role may do, and whether only inside its own county.
+_CITY_WIDE: dict[str, frozenset[str]] = {
+    "admin": frozenset(ACTIONS),
+    "leader": frozenset({"see"}),
+}
+_OWN_COUNTY: dict[str, frozenset[str]] = {
+    "county_leader": frozenset({"see"}),
+    "contact": frozenset({"see", "report"}),
+}
+
+
+def can(person_role: str, person_county_id: int | None, action: str, project_county_id: int | None) -> bool:
+    """May a person with this role and county do `action` on something in `project_county_id`?
+
+    `project_county_id` None means the city as a whole (all counties, or no county at all, as for
+    inviting people and importing the ledger): only city-wide roles reach it."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if action in _CITY_WIDE.get(person_role, frozenset()):
+        return True
+    if action in _OWN_COUNTY.get(person_role, frozenset()):
+        return person_county_id is not None and person_county_id == project_county_id
+    return False
+
+
+def is_city_wide(person_role: str) -> bool:
+    """Roles that see every county (and so choose a county first when listing)."""
+    return person_role in _CITY_WIDE
