@@ -1,0 +1,81 @@
+"""The whole ledger read in two queries and assessed at one moment: what alerts and the digest both see.
+
+Loading is set-based (projects, then milestones), so a scan costs the same whatever the number of
+reports; assessing is pure (bot.lights.assess over plain data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.lights import Assessment, LightRules, MilestoneState, ProjectState, assess
+from bot.models import County, Milestone, Project
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """One project as plain data: what the lights and the messages need."""
+
+    id: int
+    code: str
+    name: str
+    county_id: int
+    state: ProjectState
+    milestone_ids: tuple[int, ...] = ()  # parallel to state.milestones
+
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+    def milestone_id(self, name: str) -> int | None:
+        for ms, ms_id in zip(self.state.milestones, self.milestone_ids, strict=True):
+            if ms.name == name:
+                return ms_id
+        return None
+
+
+async def load_project_facts(session: AsyncSession, county_id: int | None = None) -> list[ProjectFacts]:
+    """Every project (of one county, or all) with its milestones, in two queries."""
+    query = select(
+        Project.id, Project.code, Project.name, Project.county_id, Project.status, Project.progress,
+        Project.planned_start, Project.planned_finish,
+    ).order_by(Project.code)
+    ms_query = select(Milestone.project_id, Milestone.id, Milestone.name, Milestone.due, Milestone.done).order_by(
+        Milestone.project_id, Milestone.due, Milestone.id
+    )
+    if county_id is not None:
+        query = query.where(Project.county_id == county_id)
+        ms_query = ms_query.join(Project, Project.id == Milestone.project_id).where(Project.county_id == county_id)
+    milestones: dict[int, list[tuple[int, MilestoneState]]] = defaultdict(list)
+    for project_id, ms_id, name, due, done in await session.execute(ms_query):
+        milestones[project_id].append((ms_id, MilestoneState(name, due, done)))
+    facts = []
+    for pid, code, name, cid, status, progress, start, finish in await session.execute(query):
+        own = milestones.get(pid, [])
+        facts.append(
+            ProjectFacts(
+                id=pid, code=code, name=name, county_id=cid,
+                state=ProjectState(status, progress, start, finish, tuple(ms for _, ms in own)),
+                milestone_ids=tuple(ms_id for ms_id, _ in own),
+            )
+        )
+    return facts
+
+
+def assess_all(facts: list[ProjectFacts], today: dt.date, rules: LightRules) -> dict[int, Assessment]:
+    """Each project's light on `today`, by project id."""
+    return {f.id: assess(f.state, today, rules) for f in facts}
+
+
+async def county_names(session: AsyncSession) -> dict[int, str]:
+    return {cid: name for cid, name in await session.execute(select(County.id, County.name))}
+
+
+async def counties_in_order(session: AsyncSession) -> list[tuple[int, str]]:
+    """(id, name) in the ledger's order (sort order, then name)."""
+    rows = await session.execute(select(County.id, County.name).order_by(County.sort_order, County.name))
+    return [(cid, name) for cid, name in rows]
