@@ -1,0 +1,178 @@
+"""Pacing sends under Telegram's limits: overall per second, per private chat, per group per minute.
+
+Each limit is a sliding window ("at most N sends in any W seconds"), which is the shape Telegram
+enforces. A send occupies its slot from the moment it starts until it completes and is then counted
+from its completion: the server saw it somewhere in between, so a window measured this way can
+never be fuller on the server's side than on ours, whatever the network latency and its jitter.
+Waiting for a slot is first come, first served, per chat and overall, so one chat's messages leave
+in the order they were queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+Monotonic = Callable[[], float]
+
+
+@dataclass
+class SlidingWindow:
+    """At most `count` sends in any `seconds`; in-flight sends count as occupying the window."""
+
+    count: int
+    seconds: float
+    done: deque[float] = field(default_factory=deque)
+    in_flight: int = 0
+
+    @classmethod
+    def per(cls, rate: float, seconds: float) -> SlidingWindow:
+        """`rate` sends per `seconds` (fractional rates widen the window: 0.5/s → 1 per 2 s)."""
+        count = max(1, math.floor(rate))
+        return cls(count=count, seconds=seconds * count / rate)
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until a new send fits (0: now); inf while the window is full of sends in flight."""
+        while self.done and self.done[0] <= now - self.seconds:
+            self.done.popleft()
+        if len(self.done) + self.in_flight < self.count:
+            return 0.0
+        if self.in_flight >= self.count:
+            return math.inf  # full of sends in flight: wait for one to finish
+        # the oldest completions that must age out before one more fits
+        must_expire = self.done[len(self.done) + self.in_flight - self.count]
+        return max(0.0, must_expire + self.seconds - now)
+
+    def start(self) -> None:
+        self.in_flight += 1
+
+    def finish(self, now: float) -> None:
+        self.in_flight -= 1
+        self.done.append(now)
+
+    def busy_within(self, now: float) -> bool:
+        """Whether anything was sent (or is in flight) within the window before `now`."""
+        return self.in_flight > 0 or any(t > now - self.seconds for t in self.done)
+
+
+class Pacer:
+    """The global window plus one window per chat (private chats and groups have different limits)."""
+
+    def __init__(
+        self,
+        global_rate: float,
+        per_chat_rate: float,
+        per_group_minute: float,
+        *,
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
+        self.monotonic = monotonic
+        self.global_window = SlidingWindow.per(global_rate, 1.0)
+        self.per_chat_rate = per_chat_rate
+        self.per_group_minute = per_group_minute
+        self._chats: dict[int, SlidingWindow] = {}
+        self._chat_locks: dict[int, asyncio.Lock] = {}
+        self._global_lock = asyncio.Lock()
+        self._paused_until = 0.0
+        self._chat_paused_until: dict[int, float] = {}
+        self._changed = asyncio.Event()
+
+    def set_global_rate(self, rate: float) -> None:
+        """Change the overall rate (e.g. when senders share the bot's budget), keeping what was sent."""
+        fresh = SlidingWindow.per(rate, 1.0)
+        if (fresh.count, fresh.seconds) != (self.global_window.count, self.global_window.seconds):
+            fresh.done, fresh.in_flight = self.global_window.done, self.global_window.in_flight
+            self.global_window = fresh
+            self._poke()
+
+    def _window(self, chat_id: int) -> SlidingWindow:
+        window = self._chats.get(chat_id)
+        if window is None:
+            # Telegram: private chats have positive ids, groups and channels negative ones.
+            window = (
+                SlidingWindow.per(self.per_chat_rate, 1.0)
+                if chat_id > 0
+                else SlidingWindow.per(self.per_group_minute, 60.0)
+            )
+            self._chats[chat_id] = window
+        return window
+
+    def pause(self, seconds: float, chat_id: int | None = None) -> None:
+        """Send nothing (to `chat_id`, or at all) for `seconds`: Telegram said retry_after."""
+        until = self.monotonic() + seconds
+        if chat_id is None:
+            self._paused_until = max(self._paused_until, until)
+        else:
+            self._chat_paused_until[chat_id] = max(self._chat_paused_until.get(chat_id, 0.0), until)
+
+    def paused_for(self) -> float:
+        """Seconds left of a global pause (0 when none)."""
+        return max(0.0, self._paused_until - self.monotonic())
+
+    def recently_sent_to(self, chat_id: int) -> bool:
+        """Whether a send to `chat_id` other than the one in hand could have tripped its own limit."""
+        window = self._chats.get(chat_id)
+        if window is None:
+            return False
+        now = self.monotonic()
+        others_in_flight = window.in_flight > 1
+        return others_in_flight or any(t > now - window.seconds for t in window.done)
+
+    def _poke(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep `seconds` (inf: until a send finishes), waking early when pacing changes."""
+        changed = self._changed
+        timeout = None if math.isinf(seconds) else seconds
+        try:
+            await asyncio.wait_for(changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    @asynccontextmanager
+    async def slot(self, chat_id: int) -> AsyncIterator[None]:
+        """Wait for a slot for one send to `chat_id`, hold it during the send, then count it."""
+        lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
+        async with lock:
+            window = self._window(chat_id)
+            while True:
+                now = self.monotonic()
+                wait = max(window.wait_time(now), self._chat_paused_until.get(chat_id, 0.0) - now)
+                if wait <= 0:
+                    break
+                await self._sleep(wait)
+            async with self._global_lock:
+                while True:
+                    now = self.monotonic()
+                    wait = max(self.global_window.wait_time(now), self._paused_until - now,
+                               self._chat_paused_until.get(chat_id, 0.0) - now)
+                    if wait <= 0:
+                        break
+                    await self._sleep(wait)
+                self.global_window.start()
+                window.start()
+            try:
+                yield
+            finally:
+                now = self.monotonic()
+                self.global_window.finish(now)
+                window.finish(now)
+                self._poke()
+
+    def forget_idle_chats(self) -> None:
+        """Drop windows of chats not sent to lately, so memory does not grow with every chat ever seen."""
+        now = self.monotonic()
+        for chat_id in [c for c, w in self._chats.items() if not w.busy_within(now)]:
+            lock = self._chat_locks.get(chat_id)
+            if lock is None or not lock.locked():
+                self._chats.pop(chat_id, None)
+                self._chat_locks.pop(chat_id, None)
+                if self._chat_paused_until.get(chat_id, 0.0) <= now:
+                    self._chat_paused_until.pop(chat_id, None)
