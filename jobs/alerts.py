@@ -1,0 +1,340 @@
+"""The alerts job: every project's light recomputed at `now`, problems opened and closed, escalation queued.
+
+One run, in one transaction (jobs.registry.run_job commits):
+1. read the ledger (bot.ledger_scan: projects and milestones in two queries), the open problems and
+   which projects have reported, and work out what is wrong now (bot.problems);
+2. close the problems that are fixed and tell everyone who was alerted (`resolved:<person>:<id>:0`);
+3. note level changes: yellow → red tells everyone already alerted once more (`alert:<person>:<id>:red`)
+   and does not delay the escalation; red → yellow is progress, so the escalation clock restarts,
+   silently;
+4. open the new problems (a partial unique index keeps one open problem per project/kind/ref even
+   if two runs overlap);
+5. take each due escalation step with a conditional UPDATE on problems.step (two runs cannot both
+   take it) and queue the step's messages in the same transaction (`alert:<person>:<id>:<step>`).
+
+Decisions where the issue is silent:
+- a step with nobody to tell (no bound, reachable county leader, say) is still taken, so the problem
+  goes on to the next step rather than waiting for someone to be invited;
+- people who blocked the bot (reachable False) are skipped; the digest lists them for the admins;
+- a problem's `step_at` is when its latest step is delivered (after quiet hours), and the next step
+  counts working days from then, at the same time of day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import ProjectAction
+from bot.cycle import cycle_for
+from bot.ledger_scan import ProjectFacts, assess_all, county_names, load_project_facts
+from bot.lights import Assessment, LightRules
+from bot.models import Person, Problem
+from bot.outbox import enqueue, outbox_key
+from bot.periods import period_of, previous_period
+from bot.problems import (
+    STEP_ROLES,
+    EscalationRules,
+    Finding,
+    OpenProblem,
+    light_findings,
+    missed_update_finding,
+    reason_dict,
+    reconcile,
+    step_due,
+    update_missing,
+    with_notified,
+)
+from bot.reports import reported_project_ids
+from jobs.base import JobContext, JobResult
+
+INSERT_CHUNK = 500  # rows per multi-row INSERT (SQLite caps bound parameters)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Everyone bound to Telegram, by id, and who hears each step for a county."""
+
+    people: Mapping[int, Person]
+
+    @classmethod
+    async def load(cls, session: AsyncSession) -> Audience:
+        rows = await session.scalars(select(Person).where(Person.telegram_id.is_not(None)).order_by(Person.id))
+        return cls({p.id: p for p in rows})
+
+    def for_step(self, step: int, county_id: int) -> list[Person]:
+        role = STEP_ROLES[step]
+        return [
+            p for p in self.people.values()
+            if p.role == role and p.reachable and (role == "leader" or p.county_id == county_id)
+        ]
+
+    def reachable(self, person_ids: Iterable[int]) -> list[Person]:
+        found = (self.people.get(pid) for pid in person_ids)
+        return [p for p in found if p is not None and p.reachable]
+
+
+def _to_open(problem: Problem) -> OpenProblem:
+    return OpenProblem(
+        id=problem.id, project_id=problem.project_id, kind=problem.kind, ref=problem.ref, level=problem.level,
+        step=problem.step, step_at=problem.step_at, opened_at=problem.opened_at, detail=dict(problem.detail or {}),
+    )
+
+
+async def load_open_problems(session: AsyncSession) -> list[OpenProblem]:
+    rows = await session.execute(
+        select(Problem).where(Problem.closed_at.is_(None)).order_by(Problem.id).execution_options(populate_existing=True)
+    )
+    return [_to_open(p) for p in rows.scalars()]
+
+
+async def _reported_periods(
+    session: AsyncSession, period: str, open_missed: Iterable[OpenProblem]
+) -> dict[int, set[str]]:
+    """Per project, the months (this one, and back to the oldest open missed update) it has reported for."""
+    reported: dict[int, set[str]] = defaultdict(set)
+    for pid in await reported_project_ids(session, period):
+        reported[pid].add(period)
+    since: dict[int, str] = {p.project_id: p.ref for p in open_missed}
+    if since:
+        oldest = min(since.values())
+        month = previous_period(period)
+        while month >= oldest:
+            waiting = [pid for pid, ref in since.items() if ref <= month]
+            for pid in await reported_project_ids(session, month, waiting):
+                reported[pid].add(month)
+            month = previous_period(month)
+    return reported
+
+
+async def current_findings(
+    session: AsyncSession,
+    facts: list[ProjectFacts],
+    assessments: Mapping[int, Assessment],
+    open_problems: list[OpenProblem],
+    *,
+    now: dt.datetime,
+    ctx: JobContext,
+) -> list[Finding]:
+    """Everything wrong with the ledger at `now`."""
+    today = ctx.local(now).date()
+    period = period_of(now, ctx.tz)
+    deadline = cycle_for(period, ctx.settings).deadline
+    open_missed = {p.project_id: p for p in open_problems if p.kind == "missed_update"}
+    reported = await _reported_periods(session, period, open_missed.values())
+    findings: list[Finding] = []
+    for fact in facts:
+        ids = dict(zip((ms.name for ms in fact.state.milestones), fact.milestone_ids, strict=True))
+        findings += light_findings(
+            fact.id, assessments[fact.id], progress=fact.state.progress, status=fact.status, milestone_ids=ids
+        )
+        opened = open_missed.get(fact.id)
+        missing = update_missing(
+            status=fact.status, today=today, period=period, deadline=deadline,
+            reported_periods=reported.get(fact.id, ()), open_since=opened.ref if opened else None,
+        )
+        if missing is not None:
+            findings.append(missed_update_finding(fact.id, missing, cycle_for(missing, ctx.settings).deadline))
+    return findings
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def _open(session: AsyncSession, findings: list[Finding], now: dt.datetime) -> int:
+    rows = [
+        {"project_id": f.project_id, "kind": f.kind, "ref": f.ref, "level": f.level, "detail": f.detail,
+         "opened_at": now, "step": 0, "step_at": None, "closed_at": None}
+        for f in findings
+    ]
+    opened = 0
+    insert = _insert(session)
+    for start in range(0, len(rows), INSERT_CHUNK):
+        stmt = insert(Problem).values(rows[start:start + INSERT_CHUNK]).on_conflict_do_nothing(
+            index_elements=["project_id", "kind", "ref"], index_where=Problem.closed_at.is_(None)
+        )
+        opened += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
+    return opened
+
+
+class _Writer:
+    """Renders and queues the messages of one run."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        ctx: JobContext,
+        now: dt.datetime,
+        facts: Mapping[int, ProjectFacts],
+        assessments: Mapping[int, Assessment],
+        counties: Mapping[int, str],
+        audience: Audience,
+    ) -> None:
+        self.session, self.ctx, self.now = session, ctx, now
+        self.today = ctx.local(now).date()
+        self.send_at = ctx.send_after(now)
+        self.facts, self.assessments, self.counties, self.audience = facts, assessments, counties, audience
+        self.queued = 0
+
+    def view(self, problem: OpenProblem, role: str, step: int) -> dict[str, Any]:
+        """Everything a template needs about one problem, as the ledger stands now."""
+        fact = self.facts[problem.project_id]
+        assessment = self.assessments[fact.id]
+        detail = problem.detail
+        view: dict[str, Any] = {
+            "kind": problem.kind, "level": problem.level, "role": role, "step": step,
+            "code": fact.code, "name": fact.name, "county": self.counties.get(fact.county_id, ""),
+            "since": self.ctx.local(problem.opened_at).date(), "closed": self.today,
+            "expected": assessment.expected, "progress": fact.state.progress, "status": fact.status,
+            "reasons": [reason_dict(r) for r in assessment.reasons if r.code != "milestone_overdue"]
+            or list(detail.get("reasons", [])),
+        }
+        if problem.kind == "milestone":
+            due = dt.date.fromisoformat(detail["due"]) if detail.get("due") else None
+            view.update(milestone=detail.get("milestone", ""), due=due,
+                        days=(self.today - due).days if due else None, since=due or view["since"])
+        elif problem.kind == "missed_update":
+            deadline = dt.date.fromisoformat(detail["deadline"]) if detail.get("deadline") else None
+            view.update(period=detail.get("period", problem.ref), deadline=deadline, since=deadline or view["since"])
+        steps = detail.get("steps", {})
+        first = steps.get("1")
+        view["first_at"] = self.ctx.local(dt.datetime.fromisoformat(first)).date() if first else view["since"]
+        view["earlier"] = [STEP_ROLES[s] for s in range(1, step)]
+        view["wait"] = EscalationRules.from_settings(self.ctx.settings).wait_after(step - 1) if step > 1 else 0
+        return view
+
+    def _buttons(self, person: Person, code: str) -> dict[str, Any]:
+        lang = self.ctx.lang(person)
+        if person.role == "contact":
+            button = {"text": self.ctx.render(lang, "alerts.report_button"),
+                      "callback_data": ProjectAction(action="report", code=code).pack()}
+        else:
+            button = {"text": self.ctx.render(lang, "alerts.card_button"),
+                      "callback_data": ProjectAction(action="card", code=code).pack()}
+        return {"inline_keyboard": [[button]]}
+
+    async def send(
+        self, people: Iterable[Person], problem: OpenProblem, *, kind: str, step: int | str, macro: str,
+        view_step: int, buttons: bool = True,
+    ) -> None:
+        code = self.facts[problem.project_id].code
+        for person in people:
+            assert person.telegram_id is not None
+            text = self.ctx.render(self.ctx.lang(person), f"alerts.{macro}",
+                                   a=self.view(problem, person.role, view_step))
+            payload: dict[str, Any] = {"text": text, "reply_markup": self._buttons(person, code) if buttons else None,
+                                       "project_codes": [code]}
+            if await enqueue(
+                self.session, key=outbox_key(kind, person.id, str(problem.id), step), kind=kind,
+                chat_id=person.telegram_id, person_id=person.id, payload=payload, not_before=self.send_at,
+            ):
+                self.queued += 1
+
+
+def _merged(problem: OpenProblem, finding: Finding) -> dict[str, Any]:
+    """The finding's detail, keeping the problem's record of steps and who was alerted."""
+    kept = {k: problem.detail[k] for k in ("notified", "steps") if k in problem.detail}
+    return {**finding.detail, **kept}
+
+
+async def _close(session: AsyncSession, writer: _Writer, problems: list[OpenProblem], now: dt.datetime) -> int:
+    closed = 0
+    for problem in problems:
+        if problem.project_id not in writer.facts:
+            continue  # the project is gone; its problems go with it (cascade)
+        result = await session.execute(
+            update(Problem).where(Problem.id == problem.id, Problem.closed_at.is_(None))
+            .values(closed_at=now).execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # another run closed it
+        closed += 1
+        await writer.send(writer.audience.reachable(problem.notified), problem, kind="resolved", step=0,
+                          macro="resolved", view_step=problem.step, buttons=False)
+    return closed
+
+
+async def _change_level(
+    session: AsyncSession, writer: _Writer, changes: list[tuple[OpenProblem, Finding]], *, worse: bool
+) -> int:
+    changed = 0
+    for problem, finding in changes:
+        values: dict[str, Any] = {"level": finding.level, "detail": _merged(problem, finding)}
+        if not worse and problem.step > 0:
+            values["step_at"] = writer.send_at  # progress made: the escalation clock starts again
+        result = await session.execute(
+            update(Problem).where(Problem.id == problem.id, Problem.level == problem.level,
+                                  Problem.closed_at.is_(None))
+            .values(**values).execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        changed += 1
+        if worse:
+            now_red = replace(problem, level=finding.level)
+            await writer.send(writer.audience.reachable(problem.notified), now_red, kind="alert", step="red",
+                              macro="worse", view_step=problem.step)
+    return changed
+
+
+async def _escalate(
+    session: AsyncSession, writer: _Writer, problems: list[OpenProblem], rules: EscalationRules
+) -> dict[int, int]:
+    taken: dict[int, int] = defaultdict(int)
+    for problem in problems:
+        fact = writer.facts.get(problem.project_id)
+        step = step_due(problem, writer.now, rules, writer.ctx.tz)
+        if fact is None or step is None:
+            continue
+        people = writer.audience.for_step(step, fact.county_id)
+        steps = {**problem.detail.get("steps", {}), str(step): writer.send_at.isoformat()}
+        detail = with_notified({**problem.detail, "steps": steps}, (p.id for p in people))
+        result = await session.execute(
+            update(Problem).where(Problem.id == problem.id, Problem.step == problem.step,
+                                  Problem.closed_at.is_(None))
+            .values(step=step, step_at=writer.send_at, detail=detail).execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # another run took this step
+        taken[step] += 1
+        advanced = replace(problem, step=step, detail=detail)
+        await writer.send(people, advanced, kind="alert", step=step, macro="problem", view_step=step)
+    return taken
+
+
+async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobResult:
+    today = ctx.local(now).date()
+    facts = await load_project_facts(session)
+    assessments = assess_all(facts, today, LightRules.from_settings(ctx.settings))
+    open_problems = await load_open_problems(session)
+    findings = await current_findings(session, facts, assessments, open_problems, now=now, ctx=ctx)
+    plan = reconcile(open_problems, findings)
+    writer = _Writer(session, ctx, now, {f.id: f for f in facts}, assessments, await county_names(session),
+                     await Audience.load(session))
+
+    closed = await _close(session, writer, plan.to_close, now)
+    worse = await _change_level(session, writer, plan.worse, worse=True)
+    better = await _change_level(session, writer, plan.better, worse=False)
+    opened = await _open(session, plan.to_open, now)
+    taken = await _escalate(session, writer, await load_open_problems(session),
+                            EscalationRules.from_settings(ctx.settings))
+
+    result = JobResult(queued=writer.queued)
+    result.add(f"{len(facts)} projects scanned, {len(findings)} findings")
+    for label, count in (("opened", opened), ("closed", closed), ("turned red", worse), ("improved", better)):
+        if count:
+            result.add(f"{label} {count}")
+    for step in sorted(taken):
+        result.add(f"step {step} ({STEP_ROLES[step]}) for {taken[step]}")
+    return result
+
+
+__all__ = ["Audience", "current_findings", "load_open_problems", "run"]
