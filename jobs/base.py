@@ -48,9 +48,10 @@ class JobContext:
             return person.language
         return self.settings.default_language
 
-    def render(self, lang: str | None, name: str, **context: Any) -> str:
-        """A text (`file.macro`) in `lang`, see bot.texts.render."""
-        return self.texts(lang, name, **context)
+    def render(self, lang: str | None, text: str, /, **context: Any) -> str:
+        """A text (`file.macro`) in `lang`, see bot.texts.render. Macro arguments cannot be called
+        `name` or `lang` (bot.texts.render's own parameters): use e.g. `person`, `job`, `project`."""
+        return self.texts(lang, text, **context)
 
     def send_after(self, now: dt.datetime) -> dt.datetime:
         """`now`, or the end of quiet hours when `now` falls in them: the outbox row's not_before."""

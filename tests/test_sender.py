@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiogram import Bot
@@ -165,10 +166,10 @@ async def test_a_400_is_kept_dead_with_its_reason(
 
 
 async def test_server_errors_and_timeouts_are_retried_with_backoff_then_delivered(
-    sessionmaker: async_sessionmaker[AsyncSession], telegram: tuple[FakeTelegram, Bot], db_url: str, tmp_path: object
+    sessionmaker: async_sessionmaker[AsyncSession], telegram: tuple[FakeTelegram, Bot], db_url: str, tmp_path: Path
 ) -> None:
     fake, bot = telegram
-    settings = make_settings(db_url, tmp_path, send_max_attempts=5)  # type: ignore[arg-type]
+    settings = make_settings(db_url, tmp_path, send_max_attempts=5)
     await queue_people(sessionmaker, fake, 1)
     clock = Clock(NOON)
     sender = Sender(bot, sessionmaker, settings, clock=clock, request_timeout=1)
@@ -189,10 +190,10 @@ async def test_server_errors_and_timeouts_are_retried_with_backoff_then_delivere
 
 
 async def test_a_message_failing_every_time_dies_after_the_last_attempt(
-    sessionmaker: async_sessionmaker[AsyncSession], telegram: tuple[FakeTelegram, Bot], db_url: str, tmp_path: object
+    sessionmaker: async_sessionmaker[AsyncSession], telegram: tuple[FakeTelegram, Bot], db_url: str, tmp_path: Path
 ) -> None:
     fake, bot = telegram
-    settings = make_settings(db_url, tmp_path, send_max_attempts=2)  # type: ignore[arg-type]
+    settings = make_settings(db_url, tmp_path, send_max_attempts=2)
     await queue_people(sessionmaker, fake, 1)
     clock = Clock(NOON)
     sender = Sender(bot, sessionmaker, settings, clock=clock)
