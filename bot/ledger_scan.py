@@ -74,8 +74,3 @@ def assess_all(facts: list[ProjectFacts], today: dt.date, rules: LightRules) -> 
 async def county_names(session: AsyncSession) -> dict[int, str]:
     return {cid: name for cid, name in await session.execute(select(County.id, County.name))}
 
-
-async def counties_in_order(session: AsyncSession) -> list[tuple[int, str]]:
-    """(id, name) in the ledger's order (sort order, then name)."""
-    rows = await session.execute(select(County.id, County.name).order_by(County.sort_order, County.name))
-    return [(cid, name) for cid, name in rows]

@@ -1,0 +1,178 @@
+"""The weekly digest job: from DIGEST_WEEKDAY at DIGEST_TIME (city time), each reader who has not had
+this ISO week's digest gets it: the text (split under Telegram's limit), the chart and the ledger.
+
+Readers: city leaders and administrators (role admin, or a Telegram id in ADMIN_IDS) get the city's
+digest, administrators with the people the bot cannot reach; county leaders get their county's.
+The outbox key `digest:<person>:<ISO week>:0` (the first part) says whether a reader already has this
+week's digest, so a run later in the week (the service was down on Monday, someone was invited on
+Wednesday) catches up, and a second run queues nothing. Further parts are `…:1`, `…:2`; the chart
+`…:chart`, the workbook `…:ledger`, all queued in the same transaction, in reading order.
+
+Building a digest stores the figures of every scope (table `snapshots`), so next week's can show the
+change. Files go under DATA_DIR/outbox/<date>/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.chart import Bar, county_chart
+from bot.cycle import cycle_for
+from bot.digest import CITY, Figures, LedgerData, county_scope, figures_for, gather, save_snapshot, unreachable_people
+from bot.ledger_io import export_ledger
+from bot.lights import LightRules
+from bot.models import Outbox, Person
+from bot.outbox import enqueue, outbox_key
+from bot.periods import at_local
+from bot.split import split_html
+from jobs.base import JobContext, JobResult
+
+KIND = "digest"
+LIST_LIMIT = 40  # projects per list in the text; the attached workbook has them all
+STATUS_ORDER = ("completed", "started", "not_started")  # the chart's segments, left to right
+
+
+def iso_week(moment: dt.datetime, ctx: JobContext) -> str:
+    year, week, _ = ctx.local(moment).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def due_at(now: dt.datetime, ctx: JobContext) -> dt.datetime:
+    """This ISO week's digest moment (DIGEST_WEEKDAY at DIGEST_TIME, city time)."""
+    year, week, _ = ctx.local(now).isocalendar()
+    day = dt.date.fromisocalendar(year, week, ctx.settings.digest_weekday + 1)
+    return at_local(day, ctx.settings.digest_clock, ctx.tz)
+
+
+@dataclass(frozen=True)
+class Reader:
+    person: Person
+    county_id: int | None  # None: the city's digest
+    admin: bool
+
+    @property
+    def scope(self) -> str:
+        return CITY if self.county_id is None else county_scope(self.county_id)
+
+
+async def readers(session: AsyncSession, ctx: JobContext) -> list[Reader]:
+    admin_ids = set(ctx.settings.admin_ids)
+    people = await session.scalars(
+        select(Person).where(Person.telegram_id.is_not(None), Person.reachable.is_(True)).order_by(Person.id)
+    )
+    found = []
+    for person in people:
+        admin = person.role == "admin" or person.telegram_id in admin_ids
+        if admin or person.role == "leader":
+            found.append(Reader(person, None, admin))
+        elif person.role == "county_leader" and person.county_id is not None:
+            found.append(Reader(person, person.county_id, False))
+    return found
+
+
+class _Build:
+    """One run's figures and files, each made once and shared by the readers who need it."""
+
+    def __init__(self, session: AsyncSession, ctx: JobContext, now: dt.datetime, data: LedgerData) -> None:
+        self.session, self.ctx, self.now, self.data = session, ctx, now, data
+        self.figures: dict[str, Figures] = {}
+        self.files: dict[tuple[str, str, str], str] = {}
+        self.folder = Path("outbox") / ctx.local(now).date().isoformat()
+
+    def of(self, county_id: int | None) -> Figures:
+        scope = CITY if county_id is None else county_scope(county_id)
+        if scope not in self.figures:
+            self.figures[scope] = figures_for(self.data, county_id, self.ctx.tz)
+        return self.figures[scope]
+
+    async def snapshots(self) -> None:
+        await save_snapshot(self.session, self.of(None), self.now)
+        for county_id, _ in self.data.counties:
+            await save_snapshot(self.session, self.of(county_id), self.now)
+
+    async def chart(self, figures: Figures, lang: str) -> str:
+        key = (figures.scope, lang, "chart")
+        if key not in self.files:
+            legend = [_plain(self.ctx.render(lang, "digest.chart_legend", code=c)) for c in STATUS_ORDER]
+            bars = [Bar(r.name, r.totals.completed, r.totals.in_progress, r.totals.not_started,
+                        highlight=r.county_id == figures.county_id) for r in figures.ranking]
+            relative = self.folder / f"digest-{figures.scope.replace(':', '-')}-{lang}.png"
+            await asyncio.to_thread(
+                county_chart, bars, self.ctx.data_dir / relative,
+                title=_plain(self.ctx.render(lang, "digest.chart_title", f=figures)),
+                legend=(legend[0], legend[1], legend[2]), rate_label=_plain(self.ctx.render(lang, "digest.chart_rate")),
+            )
+            self.files[key] = relative.as_posix()
+        return self.files[key]
+
+    async def ledger(self, figures: Figures, lang: str) -> str:
+        key = (figures.scope, lang, "ledger")
+        if key not in self.files:
+            relative = self.folder / f"ledger-{figures.scope.replace(':', '-')}-{lang}.xlsx"
+            target = self.ctx.data_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await export_ledger(self.session, target, county_id=figures.county_id, lang=lang)
+            self.files[key] = relative.as_posix()
+        return self.files[key]
+
+
+def _plain(text: str) -> str:
+    """A rendered (HTML-escaped) text for a picture, where there is no HTML."""
+    return html.unescape(text)
+
+
+async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobResult:
+    result = JobResult()
+    due = due_at(now, ctx)
+    if now < due:
+        result.add(f"not due before {ctx.local(due):%Y-%m-%d %H:%M}")
+        return result
+    week = iso_week(now, ctx)
+    everyone = await readers(session, ctx)
+    first_keys = {r.person.id: outbox_key(KIND, r.person.id, week, 0) for r in everyone}
+    done = set(await session.scalars(select(Outbox.key).where(Outbox.key.in_(list(first_keys.values())))))
+    waiting = [r for r in everyone if first_keys[r.person.id] not in done]
+    if not waiting:
+        result.add(f"{week}: every reader has it")
+        return result
+
+    build = _Build(session, ctx, now, await gather(session, now, ctx.tz, LightRules.from_settings(ctx.settings)))
+    await build.snapshots()
+    names = dict(build.data.counties)
+    unreachable = await unreachable_people(session, names) if any(r.admin for r in waiting) else []
+    send_at = ctx.send_after(now)
+    deadline = cycle_for(build.data.period, ctx.settings).deadline
+    for reader in waiting:
+        person, lang = reader.person, ctx.lang(reader.person)
+        assert person.telegram_id is not None
+        figures = build.of(reader.county_id)
+        text = ctx.render(lang, "digest.digest", f=figures, limit=LIST_LIMIT, deadline=deadline,
+                          unreachable=unreachable if reader.admin else None)
+        messages: list[tuple[str | int, str, dict[str, Any]]] = [
+            (index, "message", {"text": part, "reply_markup": None, "project_codes": []})
+            for index, part in enumerate(split_html(text))
+        ]
+        messages.append(("chart", "photo", {"path": await build.chart(figures, lang),
+                                            "caption": ctx.render(lang, "digest.chart_caption", f=figures)}))
+        messages.append(("ledger", "document", {"path": await build.ledger(figures, lang),
+                                                "caption": ctx.render(lang, "digest.ledger_caption", f=figures),
+                                                "filename": _plain(ctx.render(lang, "digest.ledger_filename",
+                                                                              f=figures))}))
+        for step, method, payload in messages:
+            if await enqueue(session, key=outbox_key(KIND, person.id, week, step), kind=KIND,
+                             chat_id=person.telegram_id, person_id=person.id, payload=payload, method=method,
+                             not_before=send_at):
+                result.queued += 1
+        result.add(f"{person.name or person.id}: {figures.county or 'city'} ({len(messages) - 2} parts)")
+    return result
+
+
+__all__ = ["KIND", "LIST_LIMIT", "Reader", "due_at", "iso_week", "readers", "run"]
