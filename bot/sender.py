@@ -246,13 +246,26 @@ class Sender:
                 .values(state="dead", last_error=UNREACHABLE)
                 .execution_options(synchronize_session=False)
             )
-            candidates = list(
+            candidates = (
+                await session.execute(
+                    select(Outbox.id, Outbox.chat_id)
+                    .where(self._claimable(now))
+                    .order_by(Outbox.not_before, Outbox.id)
+                    .limit(limit)
+                )
+            ).all()
+            # A chat another sender is busy with stays with it, so one chat's messages keep their order.
+            busy_chats = set(
                 await session.scalars(
-                    select(Outbox.id).where(self._claimable(now)).order_by(Outbox.not_before, Outbox.id).limit(limit)
+                    select(Outbox.chat_id).where(
+                        Outbox.state == "sending", Outbox.claimed_by != self.name, Outbox.claimed_until >= now
+                    )
                 )
             )
             mine: list[int] = []
-            for row_id in candidates:
+            for row_id, chat_id in candidates:
+                if chat_id in busy_chats:
+                    continue
                 result = await session.execute(
                     update(Outbox)
                     .where(Outbox.id == row_id, self._claimable(now))
@@ -261,6 +274,8 @@ class Sender:
                 )
                 if result.rowcount:  # type: ignore[attr-defined]
                     mine.append(row_id)
+                else:  # another sender got there first: its chat is now that sender's
+                    busy_chats.add(chat_id)
             await session.commit()
             if not mine:
                 return []
