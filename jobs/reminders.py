@@ -136,4 +136,6 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
                            missing=len(missing), step=step, not_before=send_after.astimezone(ctx.tz)),
                 queued=True,
             )
+    if not result.queued:
+        result.add(ctx.render(cli_lang, "cli_jobs.reminders_none_queued", step=step, contacts=len(contacts)))
     return result
