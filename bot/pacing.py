@@ -4,8 +4,9 @@ Each limit is a sliding window ("at most N sends in any W seconds"), which is th
 enforces. A send occupies its slot from the moment it starts until it completes and is then counted
 from its completion: the server saw it somewhere in between, so a window measured this way can
 never be fuller on the server's side than on ours, whatever the network latency and its jitter.
-Waiting for a slot is first come, first served, per chat and overall, so one chat's messages leave
-in the order they were queued.
+Sends within one window are also spaced (80 % of the window divided evenly), so a window's worth
+does not leave in a single burst. Waiting for a slot is first come, first served, per chat and
+overall, so one chat's messages leave in the order they were queued.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 Monotonic = Callable[[], float]
+SMOOTHING = 0.8  # sends of one window are spaced over 80 % of it, leaving room for latency jitter
 
 
 @dataclass
@@ -29,27 +31,36 @@ class SlidingWindow:
     seconds: float
     done: deque[float] = field(default_factory=deque)
     in_flight: int = 0
+    last_start: float = -math.inf
+
+    @property
+    def spacing(self) -> float:
+        """Least time between two starts: a window's sends spread over most of it, not in one burst."""
+        return SMOOTHING * self.seconds / self.count
 
     @classmethod
     def per(cls, rate: float, seconds: float) -> SlidingWindow:
-        """`rate` sends per `seconds` (fractional rates widen the window: 0.5/s → 1 per 2 s)."""
-        count = max(1, math.floor(rate))
-        return cls(count=count, seconds=seconds * count / rate)
+        """`rate` sends per `seconds`, rounded down (12.5/s → 12 in any second, so two senders sharing
+        25/s never add up to more); below one, the window widens (0.5/s → 1 in any 2 s)."""
+        if rate >= 1:
+            return cls(count=math.floor(rate), seconds=seconds)
+        return cls(count=1, seconds=seconds / rate)
 
     def wait_time(self, now: float) -> float:
         """Seconds until a new send fits (0: now); inf while the window is full of sends in flight."""
         while self.done and self.done[0] <= now - self.seconds:
             self.done.popleft()
         if len(self.done) + self.in_flight < self.count:
-            return 0.0
+            return max(0.0, self.last_start + self.spacing - now)
         if self.in_flight >= self.count:
             return math.inf  # full of sends in flight: wait for one to finish
         # the oldest completions that must age out before one more fits
         must_expire = self.done[len(self.done) + self.in_flight - self.count]
-        return max(0.0, must_expire + self.seconds - now)
+        return max(0.0, must_expire + self.seconds - now, self.last_start + self.spacing - now)
 
-    def start(self) -> None:
+    def start(self, now: float) -> None:
         self.in_flight += 1
+        self.last_start = now
 
     def finish(self, now: float) -> None:
         self.in_flight -= 1
@@ -86,7 +97,8 @@ class Pacer:
         """Change the overall rate (e.g. when senders share the bot's budget), keeping what was sent."""
         fresh = SlidingWindow.per(rate, 1.0)
         if (fresh.count, fresh.seconds) != (self.global_window.count, self.global_window.seconds):
-            fresh.done, fresh.in_flight = self.global_window.done, self.global_window.in_flight
+            old = self.global_window
+            fresh.done, fresh.in_flight, fresh.last_start = old.done, old.in_flight, old.last_start
             self.global_window = fresh
             self._poke()
 
@@ -156,8 +168,8 @@ class Pacer:
                     if wait <= 0:
                         break
                     await self._sleep(wait)
-                self.global_window.start()
-                window.start()
+                self.global_window.start(now)
+                window.start(now)
             try:
                 yield
             finally:

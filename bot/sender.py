@@ -62,6 +62,10 @@ Clock = Callable[[], dt.datetime]
 UNREACHABLE = "unreachable"
 PRESENCE_PREFIX = "sender:"
 PRESENCE_SECONDS = 30.0  # a sender unheard of for this long no longer takes a share of the rate
+PRESENCE_RENEW_SECONDS = 5.0
+SHARE_CHECK_SECONDS = 1.0  # how often a sender recounts the others and adjusts its share
+# A sender joining others waits until they have recounted and their last second's sends have aged out.
+JOIN_WAIT_SECONDS = SHARE_CHECK_SECONDS + 1.0
 RETRY_IN_PLACE_SECONDS = 10  # a shorter retry_after is waited out holding the claim; a longer one releases it
 BACKOFF_FIRST_SECONDS = 30.0  # then doubling: with 8 attempts a message is retried for about an hour
 BACKOFF_MAX_SECONDS = 3600.0
@@ -138,7 +142,9 @@ class Sender:
         self._kicked = asyncio.Event()
         self._stopping = False
         self._unreachable_chats: set[int] = set()
-        self._presence_checked = -float("inf")
+        self._share_checked = -float("inf")
+        self._presence_renewed = -float("inf")
+        self._joined = False
 
     # ------------------------------------------------------------------ loop
 
@@ -177,7 +183,6 @@ class Sender:
         """Send everything due now (claiming in batches); the number of messages sent."""
         if self._quiet(self.clock()):
             return 0
-        await self._share_rate()
         sent = 0
         in_flight: set[asyncio.Task[bool]] = set()
         try:
@@ -187,6 +192,7 @@ class Sender:
                 want = min(room, self.batch_size)
                 got_all = False
                 if not stopping and (room >= self.batch_size or not in_flight):
+                    await self._share_rate()
                     rows = await self._claim(want)
                     got_all = len(rows) == want
                     in_flight.update(asyncio.create_task(self._deliver(row)) for row in rows)
@@ -208,16 +214,24 @@ class Sender:
     # ------------------------------------------------------------------ presence and rate share
 
     async def _share_rate(self) -> None:
-        """Renew this sender's presence (every few seconds) and take its share of the overall rate."""
-        if self.monotonic() - self._presence_checked < PRESENCE_SECONDS / 6:
+        """Renew this sender's presence and take its share of the overall rate (at most once a second)."""
+        started = self.monotonic()
+        if started - self._share_checked < SHARE_CHECK_SECONDS:
             return
         now = self.clock()
         async with self.sessionmaker() as session:
-            await try_acquire(session, PRESENCE_PREFIX + self.name, self.name, now, PRESENCE_SECONDS)
+            if started - self._presence_renewed >= PRESENCE_RENEW_SECONDS:
+                await try_acquire(session, PRESENCE_PREFIX + self.name, self.name, now, PRESENCE_SECONDS)
+                await forget_expired(session, PRESENCE_PREFIX, now, grace=PRESENCE_SECONDS * 10)
+                self._presence_renewed = started
             senders = max(1, await live_holders(session, PRESENCE_PREFIX, now))
-            await forget_expired(session, PRESENCE_PREFIX, now, grace=PRESENCE_SECONDS * 10)
-        self._presence_checked = self.monotonic()
+        self._share_checked = started
         self.pacer.set_global_rate(self.settings.send_rate_global / senders)
+        if not self._joined:
+            self._joined = True
+            if senders > 1:
+                log.info("sender %s joins %s others: waiting for them to slow down", self.name, senders - 1)
+                await asyncio.sleep(JOIN_WAIT_SECONDS)
 
     async def _leave(self) -> None:
         with contextlib.suppress(SQLAlchemyError):

@@ -1,0 +1,55 @@
+"""Pacing under Telegram's limits: sliding windows counted from each send's completion."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from bot.pacing import Pacer, SlidingWindow
+
+
+def test_rates_become_windows_that_never_add_up_to_more_than_configured() -> None:
+    assert (SlidingWindow.per(25, 1.0).count, SlidingWindow.per(25, 1.0).seconds) == (25, 1.0)
+    # two senders sharing 25/s: 12 each in any second, 24 together, never 26
+    assert (SlidingWindow.per(12.5, 1.0).count, SlidingWindow.per(12.5, 1.0).seconds) == (12, 1.0)
+    assert (SlidingWindow.per(0.5, 1.0).count, SlidingWindow.per(0.5, 1.0).seconds) == (1, 2.0)
+    assert (SlidingWindow.per(20, 60.0).count, SlidingWindow.per(20, 60.0).seconds) == (20, 60.0)
+
+
+def test_a_full_window_waits_for_the_oldest_completion_to_age_out() -> None:
+    window = SlidingWindow(count=2, seconds=1.0)
+    assert window.wait_time(0.0) == 0.0
+    window.start(0.0)
+    assert math.isclose(window.wait_time(0.0), 0.4)  # spaced: 80 % of the window over 2 sends
+    window.start(0.4)
+    assert window.wait_time(0.5) == math.inf  # both in flight: wait for one to finish
+    window.finish(0.3)
+    window.finish(0.6)
+    # the server saw the first one no later than 0.3: a third may start once that is a second old
+    assert math.isclose(window.wait_time(0.7), 0.6)
+    assert window.wait_time(1.3) == 0.0
+
+
+async def test_one_chats_sends_leave_in_the_order_they_asked() -> None:
+    pacer = Pacer(global_rate=1000, per_chat_rate=1000, per_group_minute=20)
+    order: list[int] = []
+
+    async def send(n: int) -> None:
+        async with pacer.slot(42):
+            await asyncio.sleep(0)
+            order.append(n)
+
+    await asyncio.gather(*(send(n) for n in range(10)))
+    assert order == list(range(10))
+
+
+async def test_a_global_pause_holds_every_chat() -> None:
+    now = [100.0]
+    pacer = Pacer(global_rate=1000, per_chat_rate=1000, per_group_minute=20, monotonic=lambda: now[0])
+    pacer.pause(5)
+    assert pacer.paused_for() == 5
+    assert not pacer.recently_sent_to(7)
+    now[0] = 105.0
+    async with pacer.slot(7):
+        assert pacer.paused_for() == 0
+    assert pacer.recently_sent_to(7)
