@@ -34,6 +34,7 @@ from bot.ledger_issues import Issue, LedgerRejected
 from bot.ledger_read import CSV_SUFFIXES, XLSX_SUFFIXES, Progress
 from bot.models import County, Milestone, Project
 
+EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's date serials (1900 system)
 WIDTH_SAMPLE = 1000  # rows looked at to size a column
 MAX_WIDTH = 48
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -159,14 +160,17 @@ class Formats:
 
 def write_xlsx(path: Path, sheets: list[Sheet], progress: Progress | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
+    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,  # shared strings: faster here
                                            "strings_to_urls": False})
     formats = Formats(book)
     total = sum(len(s.rows) for s in sheets)
     done = 0
+    widths: dict[tuple[Column, ...], list[float]] = {}  # sized once per kind of sheet, on the first (widest)
     for sheet, title in zip(sheets, _sheet_titles(sheets), strict=True):
         ws = book.add_worksheet(title)
-        _write_sheet(ws, sheet, formats)
+        if sheet.columns not in widths or not sheet.rows:
+            widths[sheet.columns] = _widths(sheet)
+        _write_sheet(ws, sheet, formats, widths[sheet.columns])
         done += len(sheet.rows)
         if progress:
             progress("export", done, total)
@@ -181,8 +185,8 @@ def write_header(ws: Worksheet, columns: tuple[Column, ...], widths: list[float]
     ws.freeze_panes(1, 0)
 
 
-def _write_sheet(ws: Worksheet, sheet: Sheet, formats: Formats) -> None:
-    write_header(ws, sheet.columns, _widths(sheet), formats.header)
+def _write_sheet(ws: Worksheet, sheet: Sheet, formats: Formats, widths: list[float]) -> None:
+    write_header(ws, sheet.columns, widths, formats.header)
     kinds = [c.kind for c in sheet.columns]
     for r, row in enumerate(sheet.rows, 1):
         for c, value in enumerate(row):
@@ -190,7 +194,7 @@ def _write_sheet(ws: Worksheet, sheet: Sheet, formats: Formats) -> None:
                 continue
             kind = kinds[c]
             if kind == "date":
-                ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), formats.date)
+                ws.write_number(r, c, (value - EXCEL_EPOCH).days, formats.date)  # a real date cell
             elif kind == "money":
                 ws.write_number(r, c, float(value), formats.money)
             elif kind == "progress":

@@ -22,7 +22,7 @@ from bot.ledger_issues import Issue, LedgerRejected, describe
 from bot.ledger_read import Progress, read_ledger_file
 from bot.ledger_template import write_template
 from bot.ledger_validate import check_rows, ordered, parse_rows
-from bot.ledger_write import ImportResult, load_counties, load_projects, snapshot, write_plan
+from bot.ledger_write import ImportResult, load_counties, load_projects, write_plan
 from bot.models import utcnow
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
@@ -56,7 +56,7 @@ async def import_ledger(
     counties = await load_counties(session)
     plan, more = check_rows(
         parsed,
-        existing={code: snapshot(project) for code, project in existing.items()},
+        existing={code: stored.values for code, stored in existing.items()},
         counties={county_key(c.name): c.name for c in counties},
         today=today,
         allow_new_counties=new_counties,
@@ -66,6 +66,7 @@ async def import_ledger(
     try:
         result = await write_plan(session, plan, existing, counties, now=now, progress=progress)
         await session.commit()
+        session.expire_all()  # the writes bypassed the ORM: objects the caller holds are stale
     except BaseException:
         await session.rollback()
         raise

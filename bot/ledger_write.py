@@ -1,20 +1,26 @@
-"""Writing a checked ledger file to the database, set-based: one query loads the projects a file
-names, new rows go in as one batch, and the dossier's Change rows go in as one bulk INSERT.
+"""Writing a checked ledger file to the database, set-based: the projects a file names are loaded
+in a few IN (...) queries, new ones go in as one batched INSERT, changed ones as batched UPDATEs
+grouped by the columns they set, and the dossier's Change rows as one bulk INSERT. No query per row.
 
-A field that changed is recorded as dossier.apply_fields records it: source "import" for a project
-already in the ledger, "create" for one the file adds (one Change row per field it fills)."""
+A changed field is recorded exactly as dossier.apply_fields records it (its `same` and `to_text`
+rules), with source "import". A project the file adds gets one Change row, source "create", field
+"name" (old None, new its name): it opens the dossier, and nothing is lost by not listing every
+initial value, since each later Change keeps the value it replaced. Milestones an import adds,
+moves or removes on an existing project are Change rows `milestone:<name>` whose old/new read
+`due YYYY-MM-DD; done YYYY-MM-DD` (None: absent)"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dossier import TRACKED, apply_fields
+from bot.dossier import TRACKED, same, to_text
 from bot.ledger_format import JINZHONG_COUNTIES, county_key
 from bot.ledger_issues import Issue
 from bot.ledger_read import Progress
@@ -23,6 +29,9 @@ from bot.models import Change, County, Milestone, Project
 
 CHUNK = 1000  # values per IN (...) list, well under SQLite's and PostgreSQL's parameter limits
 FIELD_LIMIT = 40  # Change.field's length
+PROJECTS = Project.__table__
+MILESTONES = Milestone.__table__
+CHANGES = Change.__table__
 
 
 @dataclass
@@ -41,17 +50,38 @@ class ImportResult:
         return self.rows == 0
 
 
+@dataclass(frozen=True)
+class StoredProject:
+    id: int
+    values: dict[str, Any]  # dossier.TRACKED fields, plus "county" by name (what a file holds)
+
+
+@dataclass
+class StoredMilestone:
+    id: int
+    due: dt.date | None
+    done: dt.date | None
+
+
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
 
 
-async def load_projects(session: AsyncSession, codes: Iterable[str]) -> dict[str, Project]:
-    wanted = sorted(set(codes))
-    found: dict[str, Project] = {}
-    for chunk in _chunks(wanted):
-        for project in await session.scalars(select(Project).where(Project.code.in_(chunk))):
-            found[project.code] = project
+async def load_projects(session: AsyncSession, codes: Iterable[str]) -> dict[str, StoredProject]:
+    fields = list(TRACKED)
+    query = select(Project.id, Project.code, County.name, *(getattr(Project, f) for f in fields)).join(
+        County, County.id == Project.county_id
+    )
+    wanted = set(codes)
+    # A big file names most of the ledger: one plain scan beats many long IN lists (which
+    # PostgreSQL may plan as a scan each, before it has statistics on freshly loaded rows).
+    queries = [query] if len(wanted) > CHUNK else [query.where(Project.code.in_(c)) for c in _chunks(sorted(wanted))]
+    found: dict[str, StoredProject] = {}
+    for each in queries:
+        for pid, code, county, *values in await session.execute(each):
+            if code in wanted:
+                found[code] = StoredProject(pid, {**dict(zip(fields, values, strict=True)), "county": county})
     return found
 
 
@@ -59,11 +89,16 @@ async def load_counties(session: AsyncSession) -> list[County]:
     return list(await session.scalars(select(County).order_by(County.sort_order, County.name)))
 
 
-def snapshot(project: Project) -> dict[str, object]:
-    """The project's ledger fields as plain values, with its county by name (what the file holds)."""
-    values = {name: getattr(project, name) for name in TRACKED}
-    values["county"] = project.county.name
-    return values
+def changed_fields(current: Mapping[str, Any], values: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, old, new) for each field whose value differs, by dossier.apply_fields' rule."""
+    changed = []
+    for name, new in values.items():
+        if name not in TRACKED:
+            raise KeyError(f"untracked field {name}")
+        old = current.get(name)
+        if old != new and not same(old, new):  # equal values are always the same: skip the text forms
+            changed.append((name, old, new))
+    return changed
 
 
 def milestone_text(due: dt.date | None, done: dt.date | None) -> str:
@@ -71,66 +106,78 @@ def milestone_text(due: dt.date | None, done: dt.date | None) -> str:
     return f"due {due.isoformat() if due else '—'}; done {done.isoformat() if done else '—'}"
 
 
+class _Dossier:
+    """The Change rows an import writes, gathered as plain dicts for one bulk INSERT."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, project_id: int, source: str, name: str, old: str | None, new: str | None) -> None:
+        self.rows.append({"project_id": project_id, "at": self.now, "source": source, "report_id": None,
+                          "person_id": None, "field": name[:FIELD_LIMIT], "old": old, "new": new})
+
+
 async def write_plan(
     session: AsyncSession,
     plan: Plan,
-    existing: dict[str, Project],
+    existing: Mapping[str, StoredProject],
     counties: list[County],
     *,
     now: dt.datetime,
     progress: Progress | None = None,
 ) -> ImportResult:
     result = ImportResult(warnings=plan.warnings, counties_created=list(plan.new_counties))
-    existing = dict(existing)  # the caller's map stays as it was; new projects join this copy
     result.rows = len(plan.projects) + sum(len(rows) for rows in (plan.milestones or {}).values())
-    current_ms = await _load_milestones(session, [existing[c].id for c in plan.milestones or {} if c in existing])
     county_ids = await _create_counties(session, plan.new_counties, counties)
-
-    changes: list[Change] = []
-    created: list[tuple[Project, list[Change]]] = []
+    dossier = _Dossier(now)
+    ids = {code: stored.id for code, stored in existing.items()}
     touched: set[str] = set()
-    for index, row in enumerate(plan.projects, 1):
+    new_rows: list[dict[str, Any]] = []
+    updates: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+    for row in plan.projects:
         values = {k: v for k, v in row.values.items() if k not in ("code", "county")}
         if "county" in row.values:
             values["county_id"] = county_ids[county_key(str(row.values["county"]))]
-        project = existing.get(row.code)
-        if project is None:
-            project = Project(code=row.code)
-            created.append((project, apply_fields(project, {**NEW_PROJECT_DEFAULTS, **values}, source="create",
-                                                  at=now)))
-            existing[row.code] = project
-        else:
-            row_changes = apply_fields(project, values, source="import", at=now)
-            if row_changes:
-                touched.add(row.code)
-                changes.extend(row_changes)
-        if progress and index % 2000 == 0:
-            progress("check", index, len(plan.projects))
-    session.add_all(project for project, _ in created)
-    await session.flush()  # one batched INSERT (and UPDATEs grouped by the columns they set)
-    for project, row_changes in created:
-        for change in row_changes:
-            change.project_id = project.id
-        changes.extend(row_changes)
+        stored = existing.get(row.code)
+        if stored is None:
+            new_rows.append({"code": row.code, **NEW_PROJECT_DEFAULTS, **values, "updated_at": now})
+            continue
+        changed = changed_fields(stored.values, values)
+        if changed:
+            touched.add(row.code)
+            updates[frozenset(name for name, _, _ in changed)].append(
+                {"_id": stored.id, "updated_at": now, **{name: new for name, _, new in changed}})
+            for name, old, new in changed:
+                dossier.add(stored.id, "import", name, to_text(old), to_text(new))
 
-    new_codes = {project.code for project, _ in created}
-    for code, rows in (plan.milestones or {}).items():
-        project = existing[code]
-        ms_changes = _replace_milestones(session, project, rows, current_ms.get(project.id, {}),
-                                         source="create" if code in new_codes else "import", now=now)
-        if ms_changes:
-            result.milestones_changed += len(ms_changes)
-            changes.extend(ms_changes)
-            if code not in new_codes:
-                project.updated_at = now
-                touched.add(code)
-    await session.flush()
-    await _insert_changes(session, changes, progress)
+    if new_rows:
+        inserted = await session.execute(insert(PROJECTS).returning(PROJECTS.c.id, PROJECTS.c.code), new_rows)
+        ids.update({code: pid for pid, code in inserted})
+        for new in new_rows:  # one entry opens the dossier (see the module's docstring)
+            dossier.add(ids[new["code"]], "create", "name", None, new["name"])
+    for columns, params in updates.items():
+        statement = update(PROJECTS).where(PROJECTS.c.id == bindparam("_id")).values(
+            {name: bindparam(name) for name in (*columns, "updated_at")})
+        await session.execute(statement, params)
+    if progress:
+        progress("write", len(plan.projects), len(plan.projects))
 
-    result.created = len(created)
+    if plan.milestones:
+        new_codes = {row["code"] for row in new_rows}
+        ms_touched = await _replace_milestones(session, plan.milestones, ids, new_codes, dossier)
+        result.milestones_changed = sum(ms_touched.values())
+        again = [ids[code] for code in ms_touched if code not in new_codes and code not in touched]
+        for chunk in _chunks(again):  # a project whose milestones changed has changed
+            await session.execute(update(PROJECTS).where(PROJECTS.c.id.in_(chunk)).values(updated_at=now))
+        touched.update(code for code in ms_touched if code not in new_codes)
+
+    for start in range(0, len(dossier.rows), 5000):
+        await session.execute(insert(CHANGES), dossier.rows[start : start + 5000])
+    result.created = len(new_rows)
     result.updated = len(touched)
     result.unchanged = len(plan.projects) - result.created - len(touched & {r.code for r in plan.projects})
-    result.change_rows = len(changes)
+    result.change_rows = len(dossier.rows)
     return result
 
 
@@ -151,51 +198,61 @@ async def _create_counties(session: AsyncSession, names: list[str], counties: li
     return {county_key(c.name): c.id for c in [*counties, *added]}
 
 
-async def _load_milestones(session: AsyncSession, project_ids: list[int]) -> dict[int, dict[str, Milestone]]:
-    found: dict[int, dict[str, Milestone]] = {}
-    for chunk in _chunks(project_ids):
-        for ms in await session.scalars(select(Milestone).where(Milestone.project_id.in_(chunk))):
-            found.setdefault(ms.project_id, {})[ms.name] = ms
+async def _load_milestones(session: AsyncSession, project_ids: list[int]) -> dict[int, dict[str, StoredMilestone]]:
+    found: dict[int, dict[str, StoredMilestone]] = defaultdict(dict)
+    wanted = set(project_ids)
+    query = select(Milestone.id, Milestone.project_id, Milestone.name, Milestone.due, Milestone.done)
+    queries = [query] if len(wanted) > CHUNK else [
+        query.where(Milestone.project_id.in_(c)) for c in _chunks(sorted(wanted))]
+    for each in queries:
+        for mid, pid, name, due, done in await session.execute(each):
+            if pid in wanted:
+                found[pid][name] = StoredMilestone(mid, due, done)
     return found
 
 
-def _replace_milestones(
+async def _replace_milestones(
     session: AsyncSession,
-    project: Project,
-    rows: list[MilestoneRow],
-    current: dict[str, Milestone],
-    *,
-    source: str,
-    now: dt.datetime,
-) -> list[Change]:
-    """The project's milestones become exactly the file's: added, changed or removed, each a Change."""
-    changes: list[Change] = []
-
-    def record(name: str, old: str | None, new: str | None) -> None:
-        changes.append(Change(project_id=project.id, at=now, source=source, field=f"milestone:{name}"[:FIELD_LIMIT],
-                              old=old, new=new))
-
-    wanted = {row.name: row for row in rows}
-    for name, row in wanted.items():
-        ms = current.get(name)
-        if ms is None:
-            session.add(Milestone(project_id=project.id, name=name, due=row.due, done=row.done))
-            record(name, None, milestone_text(row.due, row.done))
-        elif (ms.due, ms.done) != (row.due, row.done):
-            record(name, milestone_text(ms.due, ms.done), milestone_text(row.due, row.done))
-            ms.due, ms.done = row.due, row.done
-    for name, ms in current.items():
-        if name not in wanted:
-            session.sync_session.delete(ms)
-            record(name, milestone_text(ms.due, ms.done), None)
-    return changes
-
-
-async def _insert_changes(session: AsyncSession, changes: list[Change], progress: Progress | None) -> None:
-    columns = ("project_id", "at", "source", "report_id", "person_id", "field", "old", "new")
-    rows = [{name: getattr(change, name) for name in columns} for change in changes]
-    step = 5000
-    for start in range(0, len(rows), step):
-        await session.execute(insert(Change), rows[start : start + step])
-        if progress:
-            progress("write", min(start + step, len(rows)), len(rows))
+    sheet: Mapping[str, list[MilestoneRow]],
+    ids: Mapping[str, int],
+    new_codes: set[str],
+    dossier: _Dossier,
+) -> dict[str, int]:
+    """Each project on the milestone sheet gets exactly the sheet's milestones (added, moved or
+    removed). Returns how many milestones changed, by project code."""
+    current = await _load_milestones(session, [ids[code] for code in sheet if code not in new_codes])
+    inserts: list[dict[str, Any]] = []
+    moves: list[dict[str, Any]] = []
+    removed: list[int] = []
+    counts: dict[str, int] = defaultdict(int)
+    for code, rows in sheet.items():
+        pid = ids[code]
+        record = code not in new_codes  # a new project's milestones are part of its creation
+        have = current.get(pid, {})
+        wanted = {row.name: row for row in rows}
+        for name, row in wanted.items():
+            stored = have.get(name)
+            if stored is None:
+                inserts.append({"project_id": pid, "name": name, "due": row.due, "done": row.done})
+                if record:
+                    dossier.add(pid, "import", f"milestone:{name}", None, milestone_text(row.due, row.done))
+            elif (stored.due, stored.done) != (row.due, row.done):
+                moves.append({"_id": stored.id, "due": row.due, "done": row.done})
+                dossier.add(pid, "import", f"milestone:{name}", milestone_text(stored.due, stored.done),
+                            milestone_text(row.due, row.done))
+            else:
+                continue
+            counts[code] += 1
+        for name, stored in have.items():
+            if name not in wanted:
+                removed.append(stored.id)
+                dossier.add(pid, "import", f"milestone:{name}", milestone_text(stored.due, stored.done), None)
+                counts[code] += 1
+    for chunk in _chunks(removed):
+        await session.execute(delete(MILESTONES).where(MILESTONES.c.id.in_(chunk)))
+    if moves:
+        await session.execute(update(MILESTONES).where(MILESTONES.c.id == bindparam("_id")).values(
+            due=bindparam("due"), done=bindparam("done")), moves)
+    if inserts:
+        await session.execute(insert(MILESTONES), inserts)
+    return counts

@@ -52,9 +52,11 @@ async def test_a_first_import_creates_counties_projects_and_their_dossier(sessio
         assert counties == {"祁县": 3, "平遥县": 4, "Springfield": 12}
         p = await s.scalar(select(Project).where(Project.code == "JZ-001"))
         assert p is not None and (p.status, p.progress, p.investment) == ("started", 50, Decimal("1200"))
-        created = {c.field: c.new for c in await s.scalars(select(Change).where(Change.project_id == p.id))}
-        assert created["name"] == "祁县JZ-001雨污分流改造工程" and created["progress"] == "50"
-        assert {c.source for c in await s.scalars(select(Change))} == {"create"}
+        # one entry opens each project's dossier
+        opened = [(c.source, c.field, c.old, c.new) for c in await s.scalars(select(Change).where(
+            Change.project_id == p.id))]
+        assert opened == [("create", "name", None, "祁县JZ-001雨污分流改造工程")]
+        assert len(list(await s.scalars(select(Change)))) == 3
 
 
 async def test_headers_in_english_or_both_languages_in_any_order_with_extras(
