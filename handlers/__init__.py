@@ -1,0 +1,22 @@
+"""aiogram routers, one per feature, joined here in ONE ordered list: the first router whose filters
+match an update handles it, so commands come first, the open dialog next, free-form reports after
+it, and the catch-alls last."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from handlers import errors, fallback, guided_report, invite, listing, project, quick_report, start
+
+
+def routers() -> list[Router]:
+    return [
+        errors.router.build(),
+        start.router.build(),
+        invite.router.build(),
+        listing.router.build(),
+        project.router.build(),
+        guided_report.router.build(),
+        quick_report.router.build(),
+        fallback.router.build(),  # catch-alls: last
+    ]

@@ -1,0 +1,14 @@
+"""`qingshui run`: the service (bot, sender, scheduler) until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.app import run_service
+from bot.config import Settings
+
+
+async def main(args: argparse.Namespace, settings: Settings) -> int:
+    settings.require_token()  # one line naming BOT_TOKEN before anything else happens
+    await run_service(settings)
+    return 0

@@ -1,0 +1,25 @@
+"""The project card, sent after /project, a tap on a list entry, and every saved report."""
+
+from __future__ import annotations
+
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.lights import LightRules
+from bot.models import Person, Project
+from bot.project_views import project_card
+from bot.texts import Texts
+from handlers.common import Clock, answer
+from handlers.keyboards import card_keyboard
+
+
+async def send_card(
+    event: Message | CallbackQuery, project: Project, person: Person, session: AsyncSession, settings: Settings,
+    texts: Texts, lang: str, clock: Clock, *, undo: bool = False, header: str = "",
+) -> Message:
+    """The card, after `header` (what just happened) when given; with an undo button after a report."""
+    card = await project_card(session, project, now=clock(), tz=settings.tz, rules=LightRules.from_settings(settings))
+    text = texts(lang, "project.card", card=card)
+    return await answer(event, f"{header}\n\n{text}" if header else text,
+                        card_keyboard(texts, lang, person, project, undo=undo))
