@@ -20,7 +20,7 @@ from bot.ledger_read import RawLedger, RawRow, RawSheet
 CENT = Decimal("0.01")
 MONEY_LIMIT = Decimal("1e12")  # Numeric(14, 2)
 YEARS = range(1950, 2101)
-_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[\sT]+0{1,2}:00(?::00)?)?$")
 _MONEY_NOISE = re.compile(r"[,\s]|万元$|万$")
 
 # What a new project holds for a column the file does not have.

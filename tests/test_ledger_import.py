@@ -289,3 +289,14 @@ async def test_unreadable_files_are_one_clear_problem(
     assert [i.code for i in rejected.issues] == [code]
     assert name in describe(rejected.issues[0])
 
+
+
+def test_cell_values_as_people_write_them() -> None:
+    from bot.ledger_validate import CellError, parse_date, parse_money, parse_progress
+
+    assert parse_date("2026/3/1 00:00:00") == parse_date("2026年3月1日") == D("2026-03-01")
+    assert parse_money("1,250.456万元") == Decimal("1250.46")
+    assert parse_progress("８０％") == 80  # full-width, as a Chinese input method types it
+    for bad, call in (("2026-02-29", parse_date), ("NaN", parse_money), ("80.5", parse_progress)):
+        with pytest.raises(CellError):
+            call(bad)
