@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,7 +30,7 @@ from bot.fake_telegram import BOT_ID, FakeTelegram, SentRecord
 from bot.models import Milestone, Person, Photo, Project, Report
 from bot.people import create_invite, find_county
 from tests import factories
-from tests.conftest import make_settings
+from tests.conftest import REDIS_URL, make_settings, need_redis
 
 pytestmark = pytest.mark.e2e
 
@@ -325,6 +329,15 @@ async def test_confirmations_corrections_and_no_change(sqlite_url: str, tmp_path
         assert "还没有保存" in text_of(asked)
         assert (await project_row(db, "JZ-018")).status == "started"
 
+        # a reply to a message naming several projects (the list) asks which one, among those
+        listed = await contact.says("/list")
+        asked = await contact.says("85%", reply_to=listed[-1])
+        choices = [b["text"] for row in asked[-1].reply_markup["inline_keyboard"] for b in row]
+        assert choices == ["JZ-017", "JZ-018"]
+        saved = await contact.taps(asked[-1], "JZ-018")
+        assert "已保存 JZ-018" in text_of(saved)
+        assert (await project_row(db, "JZ-018")).progress == 85
+
         # a photo with a caption is a report with its photo; a photo alone asks first
         saved = await contact.sends_photo("JZ-018 完工 竣工验收", reply_to=None)
         assert "已保存 JZ-018" in text_of(saved)
@@ -361,16 +374,26 @@ async def test_a_repeated_update_is_applied_once(sqlite_url: str, tmp_path: Path
             assert await s.scalar(select(func.count()).select_from(Report)) == 1
 
 
-async def test_a_half_finished_dialog_survives_a_restart(sqlite_url: str, tmp_path: Path, fake: FakeTelegram) -> None:
+@pytest.mark.parametrize("storage", ["database", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_a_half_finished_dialog_survives_a_restart(
+    storage: str, sqlite_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    redis: dict[str, object] = {}
+    if storage == "redis":
+        need_redis()
+        client = Redis.from_url(REDIS_URL)
+        await client.flushdb()
+        await client.aclose()
+        redis = {"redis_url": REDIS_URL}
     sessionmaker = make_sessionmaker(make_engine(sqlite_url))
     await seed(sessionmaker)
     code = await invite_code(sessionmaker, "contact", "祁县")
     contact = Chat(fake, CONTACT)
-    async with running(sqlite_url, tmp_path, fake):
+    async with running(sqlite_url, tmp_path, fake, **redis):
         await contact.says(f"/start {code}")
         step = await contact.says("/report JZ-018")
         step = await contact.taps(step[-1], "已开工")
-    async with running(sqlite_url, tmp_path, fake) as (_app, db):  # a new process, same database
+    async with running(sqlite_url, tmp_path, fake, **redis) as (_app, db):  # a new process, same storage
         step = await contact.says("45")
         step = await contact.taps(step[-1], "跳过")  # investment
         step = await contact.taps(step[-1], "跳过")  # problems
@@ -527,6 +550,79 @@ async def test_smoke_on_postgres(db_url: str, tmp_path: Path, fake: FakeTelegram
         assert (await project_row(db, "JZ-017")).progress == 70
         assert (await project_row(db, "JZ-018")).progress == 30
     assert fake.rejected == []
+
+
+async def test_handlers_in_flight_finish_on_shutdown(sqlite_url: str, tmp_path: Path, fake: FakeTelegram) -> None:
+    sessionmaker = make_sessionmaker(make_engine(sqlite_url))
+    await seed(sessionmaker)
+    code = await invite_code(sessionmaker, "contact", "祁县")
+    async with running(sqlite_url, tmp_path, fake) as (app, db):
+        await Chat(fake, CONTACT).says(f"/start {code}")
+        fake.delay_next(1, seconds=1.0, methods=["sendMessage"])
+        fake.send_text(CONTACT, "JZ-017 80%")
+        for _ in range(100):  # the report is being answered when the shutdown begins
+            if app.inflight.active:
+                break
+            await asyncio.sleep(0.02)
+        assert app.inflight.active == 1
+    assert any("已保存 JZ-017" in (r.text or "") for r in fake.messages_to(CONTACT))
+    assert (await project_row(db, "JZ-017")).progress == 80
+
+
+async def test_someone_marked_unreachable_is_reachable_again_when_they_write(
+    sqlite_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    sessionmaker = make_sessionmaker(make_engine(sqlite_url))
+    await seed(sessionmaker)
+    code = await invite_code(sessionmaker, "contact", "祁县")
+    async with running(sqlite_url, tmp_path, fake) as (_app, db):
+        contact = Chat(fake, CONTACT)
+        await contact.says(f"/start {code}")
+        async with db() as s:  # the sender got a 403 while they had blocked the bot
+            await s.execute(Person.__table__.update().values(reachable=False, unreachable_reason="blocked"))
+            await s.commit()
+        await contact.says("/start")
+        async with db() as s:
+            person = await s.scalar(select(Person))
+            assert person is not None and person.reachable and person.unreachable_reason == ""
+
+
+@pytest.mark.slow
+async def test_qingshui_run_serves_and_stops_cleanly_on_sigterm(
+    sqlite_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    env = {**os.environ, "BOT_TOKEN": f"{BOT_ID}:TEST", "TELEGRAM_API_URL": fake.base_url,
+           "DATABASE_URL": sqlite_url, "DATA_DIR": str(tmp_path), "ADMIN_IDS": str(ADMIN), "QUIET_HOURS": ""}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for _ in range(300):
+            if fake.method_calls["getUpdates"]:
+                break
+            await asyncio.sleep(0.05)
+        answer = await Chat(fake, ADMIN).says("/start")
+        assert "管理员" in text_of(answer)  # ADMIN_IDS: an administrator from the first start
+        assert fake.commands  # the command menu is set
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 0, stderr.decode()
+
+
+async def test_qingshui_run_without_a_token_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env={**env, "DATA_DIR": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode != 0
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "BOT_TOKEN" in lines[0] and "@BotFather" in lines[0]
 
 
 def _free_port() -> int:

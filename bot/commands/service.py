@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from bot.app import run_service
 from bot.config import Settings
 
 
 async def main(args: argparse.Namespace, settings: Settings) -> int:
-    settings.require_token()  # one line naming BOT_TOKEN before anything else happens
+    settings.require_token()  # one line naming BOT_TOKEN before anything else is imported or logged
+    from bot.app import run_service
+
     await run_service(settings)
     return 0
