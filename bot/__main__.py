@@ -69,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    for noisy in ("aiogram.event", "alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = load_settings()
         module = importlib.import_module(f"bot.commands.{COMMANDS[args.command]}")
