@@ -552,6 +552,23 @@ async def test_smoke_on_postgres(db_url: str, tmp_path: Path, fake: FakeTelegram
     assert fake.rejected == []
 
 
+async def test_an_oversized_photo_is_refused_with_the_limit(
+    sqlite_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    sessionmaker = make_sessionmaker(make_engine(sqlite_url))
+    await seed(sessionmaker)
+    code = await invite_code(sessionmaker, "contact", "祁县")
+    async with running(sqlite_url, tmp_path, fake, max_photo_mb=1) as (_app, db):
+        contact = Chat(fake, CONTACT)
+        await contact.says(f"/start {code}")
+        big = b"\xff\xd8" + b"0" * (1024 * 1024 + 1)
+        answer = await contact._after(lambda: fake.send_photo(CONTACT, caption="JZ-017 80%", data=big))
+        assert "超过 1 MB" in text_of(answer)
+        async with db() as s:
+            assert await s.scalar(select(func.count()).select_from(Report)) == 0
+        assert not (tmp_path / "photos").exists()
+
+
 async def test_handlers_in_flight_finish_on_shutdown(sqlite_url: str, tmp_path: Path, fake: FakeTelegram) -> None:
     sessionmaker = make_sessionmaker(make_engine(sqlite_url))
     await seed(sessionmaker)
