@@ -165,7 +165,8 @@ class Report(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     problems: Mapped[str] = mapped_column(Text, default="")
     next_steps: Mapped[str] = mapped_column(Text, default="")
-    undoes_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    # indexed: "is this report undone?" is asked for every report counted (reported this month, undo)
+    undoes_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
     # the Telegram update that carried it, so a redelivered update is applied once
     update_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
 

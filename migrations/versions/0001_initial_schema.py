@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 03:06:23.152147
+Create Date: 2026-11-29 03:16:16.557820
 """
 
 from collections.abc import Sequence
@@ -196,6 +196,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.create_index('ix_reports_project_period', ['project_id', 'period'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reports_undoes_id'), ['undoes_id'], unique=False)
 
     op.create_table('changes',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -241,6 +242,7 @@ def downgrade() -> None:
 
     op.drop_table('changes')
     with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reports_undoes_id'))
         batch_op.drop_index('ix_reports_project_period')
 
     op.drop_table('reports')
