@@ -44,9 +44,7 @@ async def load_project_facts(session: AsyncSession, county_id: int | None = None
         Project.id, Project.code, Project.name, Project.county_id, Project.status, Project.progress,
         Project.planned_start, Project.planned_finish,
     ).order_by(Project.code)
-    ms_query = select(Milestone.project_id, Milestone.id, Milestone.name, Milestone.due, Milestone.done).order_by(
-        Milestone.project_id, Milestone.due, Milestone.id
-    )
+    ms_query = select(Milestone.project_id, Milestone.id, Milestone.name, Milestone.due, Milestone.done)
     if county_id is not None:
         query = query.where(Project.county_id == county_id)
         ms_query = ms_query.join(Project, Project.id == Milestone.project_id).where(Project.county_id == county_id)
@@ -56,6 +54,8 @@ async def load_project_facts(session: AsyncSession, county_id: int | None = None
     facts = []
     for pid, code, name, cid, status, progress, start, finish in await session.execute(query):
         own = milestones.get(pid, [])
+        if len(own) > 1:  # by due date (undated last), as Project.milestones orders them
+            own.sort(key=lambda item: (item[1].due is None, item[1].due or dt.date.min, item[0]))
         facts.append(
             ProjectFacts(
                 id=pid, code=code, name=name, county_id=cid,

@@ -7,9 +7,10 @@ One run, in one transaction (jobs.registry.run_job commits):
 3. note level changes: yellow → red tells everyone already alerted once more (`alert:<person>:<id>:red`)
    and does not delay the escalation; red → yellow is progress, so the escalation clock restarts,
    silently;
-4. open the new problems (a partial unique index keeps one open problem per project/kind/ref even
-   if two runs overlap);
-5. take each due escalation step with a conditional UPDATE on problems.step (two runs cannot both
+4. open the new problems directly at step 1 and queue it (`alert:<person>:<id>:1`): the INSERT … ON
+   CONFLICT DO NOTHING on the open-problem index is the claim, so two overlapping runs open and
+   announce a problem once;
+5. take each later step that is due with a conditional UPDATE on problems.step (two runs cannot both
    take it) and queue the step's messages in the same transaction (`alert:<person>:<id>:<step>`).
 
 Decisions where the issue is silent:
@@ -81,18 +82,30 @@ class Audience:
         return [p for p in found if p is not None and p.reachable]
 
 
-def _to_open(problem: Problem) -> OpenProblem:
-    return OpenProblem(
-        id=problem.id, project_id=problem.project_id, kind=problem.kind, ref=problem.ref, level=problem.level,
-        step=problem.step, step_at=problem.step_at, opened_at=problem.opened_at, detail=dict(problem.detail or {}),
-    )
+_OPEN_COLUMNS = (Problem.id, Problem.project_id, Problem.kind, Problem.ref, Problem.level, Problem.step,
+                 Problem.step_at, Problem.opened_at)
+
+
+def _open_problem(row: Any, detail: Mapping[str, Any] | None = None) -> OpenProblem:
+    pid, project_id, kind, ref, level, step, step_at, opened_at = row
+    return OpenProblem(id=pid, project_id=project_id, kind=kind, ref=ref, level=level, step=step, step_at=step_at,
+                       opened_at=opened_at, detail=dict(detail or {}))
 
 
 async def load_open_problems(session: AsyncSession) -> list[OpenProblem]:
-    rows = await session.execute(
-        select(Problem).where(Problem.closed_at.is_(None)).order_by(Problem.id).execution_options(populate_existing=True)
-    )
-    return [_to_open(p) for p in rows.scalars()]
+    """Every open problem, without its detail (JSON): a run reads that only for the few it acts on."""
+    rows = await session.execute(select(*_OPEN_COLUMNS).where(Problem.closed_at.is_(None)).order_by(Problem.id))
+    return [_open_problem(row) for row in rows]
+
+
+async def with_details(session: AsyncSession, problems: list[OpenProblem]) -> list[OpenProblem]:
+    """The problems with their detail read from the database."""
+    details: dict[int, Mapping[str, Any]] = {}
+    ids = [p.id for p in problems]
+    for start in range(0, len(ids), INSERT_CHUNK):
+        query = select(Problem.id, Problem.detail).where(Problem.id.in_(ids[start:start + INSERT_CHUNK]))
+        details.update({pid: detail for pid, detail in await session.execute(query)})
+    return [replace(p, detail=dict(details.get(p.id) or {})) for p in problems]
 
 
 async def _reported_periods(
@@ -126,7 +139,14 @@ async def current_findings(
     """Everything wrong with the ledger at `now`."""
     today = ctx.local(now).date()
     period = period_of(now, ctx.tz)
-    deadline = cycle_for(period, ctx.settings).deadline
+    deadlines: dict[str, dt.date] = {}
+
+    def deadline_of(month: str) -> dt.date:
+        if month not in deadlines:
+            deadlines[month] = cycle_for(month, ctx.settings).deadline
+        return deadlines[month]
+
+    deadline = deadline_of(period)
     open_missed = {p.project_id: p for p in open_problems if p.kind == "missed_update"}
     reported = await _reported_periods(session, period, open_missed.values())
     findings: list[Finding] = []
@@ -141,28 +161,12 @@ async def current_findings(
             reported_periods=reported.get(fact.id, ()), open_since=opened.ref if opened else None,
         )
         if missing is not None:
-            findings.append(missed_update_finding(fact.id, missing, cycle_for(missing, ctx.settings).deadline))
+            findings.append(missed_update_finding(fact.id, missing, deadline_of(missing)))
     return findings
 
 
 def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-async def _open(session: AsyncSession, findings: list[Finding], now: dt.datetime) -> int:
-    rows = [
-        {"project_id": f.project_id, "kind": f.kind, "ref": f.ref, "level": f.level, "detail": f.detail,
-         "opened_at": now, "step": 0, "step_at": None, "closed_at": None}
-        for f in findings
-    ]
-    opened = 0
-    insert = _insert(session)
-    for start in range(0, len(rows), INSERT_CHUNK):
-        stmt = insert(Problem).values(rows[start:start + INSERT_CHUNK]).on_conflict_do_nothing(
-            index_elements=["project_id", "kind", "ref"], index_where=Problem.closed_at.is_(None)
-        )
-        opened += (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
-    return opened
 
 
 class _Writer:
@@ -183,6 +187,7 @@ class _Writer:
         self.send_at = ctx.send_after(now)
         self.facts, self.assessments, self.counties, self.audience = facts, assessments, counties, audience
         self.queued = 0
+        self.labels: dict[tuple[str, str], str] = {}
 
     def view(self, problem: OpenProblem, role: str, step: int) -> dict[str, Any]:
         """Everything a template needs about one problem, as the ledger stands now."""
@@ -212,13 +217,13 @@ class _Writer:
         return view
 
     def _buttons(self, person: Person, code: str) -> dict[str, Any]:
+        """A contact reports on the project; anyone else opens its card."""
+        action = "report" if person.role == "contact" else "card"
         lang = self.ctx.lang(person)
-        if person.role == "contact":
-            button = {"text": self.ctx.render(lang, "alerts.report_button"),
-                      "callback_data": ProjectAction(action="report", code=code).pack()}
-        else:
-            button = {"text": self.ctx.render(lang, "alerts.card_button"),
-                      "callback_data": ProjectAction(action="card", code=code).pack()}
+        if (lang, action) not in self.labels:
+            self.labels[(lang, action)] = self.ctx.render(lang, f"alerts.{action}_button")
+        button = {"text": self.labels[(lang, action)],
+                  "callback_data": ProjectAction(action=action, code=code).pack()}
         return {"inline_keyboard": [[button]]}
 
     async def send(
@@ -239,14 +244,38 @@ class _Writer:
                 self.queued += 1
 
 
+async def _open(session: AsyncSession, writer: _Writer, findings: list[Finding], now: dt.datetime) -> list[OpenProblem]:
+    """Insert the new problems already at step 1 and queue that step: the INSERT is the claim (a problem
+    another run opened first conflicts on the open-problem index, is skipped, and nothing is sent twice)."""
+    first: dict[tuple[int, str, str], tuple[list[Person], dict[str, Any]]] = {}
+    rows = []
+    for f in findings:
+        people = writer.audience.for_step(1, writer.facts[f.project_id].county_id)
+        detail = with_notified({**f.detail, "steps": {"1": writer.send_at.isoformat()}}, (p.id for p in people))
+        first[(f.project_id, f.kind, f.ref)] = (people, detail)
+        rows.append({"project_id": f.project_id, "kind": f.kind, "ref": f.ref, "level": f.level, "detail": detail,
+                     "opened_at": now, "step": 1, "step_at": writer.send_at, "closed_at": None})
+    opened: list[OpenProblem] = []
+    insert = _insert(session)
+    for start in range(0, len(rows), INSERT_CHUNK):
+        stmt = insert(Problem).values(rows[start:start + INSERT_CHUNK]).on_conflict_do_nothing(
+            index_elements=["project_id", "kind", "ref"], index_where=Problem.closed_at.is_(None)
+        ).returning(*_OPEN_COLUMNS)
+        opened += [_open_problem(row, first[(row[1], row[2], row[3])][1]) for row in await session.execute(stmt)]
+    for problem in sorted(opened, key=lambda p: p.id):
+        people = first[(problem.project_id, problem.kind, problem.ref)][0]
+        await writer.send(people, problem, kind="alert", step=1, macro="problem", view_step=1)
+    return opened
+
+
 def _merged(problem: OpenProblem, finding: Finding) -> dict[str, Any]:
     """The finding's detail, keeping the problem's record of steps and who was alerted."""
     kept = {k: problem.detail[k] for k in ("notified", "steps") if k in problem.detail}
     return {**finding.detail, **kept}
 
 
-async def _close(session: AsyncSession, writer: _Writer, problems: list[OpenProblem], now: dt.datetime) -> int:
-    closed = 0
+async def _close(session: AsyncSession, writer: _Writer, problems: list[OpenProblem], now: dt.datetime) -> set[int]:
+    closed: set[int] = set()
     for problem in problems:
         if problem.project_id not in writer.facts:
             continue  # the project is gone; its problems go with it (cascade)
@@ -256,7 +285,7 @@ async def _close(session: AsyncSession, writer: _Writer, problems: list[OpenProb
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             continue  # another run closed it
-        closed += 1
+        closed.add(problem.id)
         await writer.send(writer.audience.reachable(problem.notified), problem, kind="resolved", step=0,
                           macro="resolved", view_step=problem.step, buttons=False)
     return closed
@@ -264,12 +293,15 @@ async def _close(session: AsyncSession, writer: _Writer, problems: list[OpenProb
 
 async def _change_level(
     session: AsyncSession, writer: _Writer, changes: list[tuple[OpenProblem, Finding]], *, worse: bool
-) -> int:
-    changed = 0
+) -> list[OpenProblem]:
+    """Record level changes; returns the problems as they now stand."""
+    changed: list[OpenProblem] = []
     for problem, finding in changes:
-        values: dict[str, Any] = {"level": finding.level, "detail": _merged(problem, finding)}
+        updated = replace(problem, level=finding.level, detail=_merged(problem, finding))
+        values: dict[str, Any] = {"level": updated.level, "detail": updated.detail}
         if not worse and problem.step > 0:
             values["step_at"] = writer.send_at  # progress made: the escalation clock starts again
+            updated = replace(updated, step_at=writer.send_at)
         result = await session.execute(
             update(Problem).where(Problem.id == problem.id, Problem.level == problem.level,
                                   Problem.closed_at.is_(None))
@@ -277,10 +309,9 @@ async def _change_level(
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             continue
-        changed += 1
+        changed.append(updated)
         if worse:
-            now_red = replace(problem, level=finding.level)
-            await writer.send(writer.audience.reachable(problem.notified), now_red, kind="alert", step="red",
+            await writer.send(writer.audience.reachable(problem.notified), updated, kind="alert", step="red",
                               macro="worse", view_step=problem.step)
     return changed
 
@@ -312,6 +343,7 @@ async def _escalate(
 
 async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobResult:
     today = ctx.local(now).date()
+    rules = EscalationRules.from_settings(ctx.settings)
     facts = await load_project_facts(session)
     assessments = assess_all(facts, today, LightRules.from_settings(ctx.settings))
     open_problems = await load_open_problems(session)
@@ -320,21 +352,32 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
     writer = _Writer(session, ctx, now, {f.id: f for f in facts}, assessments, await county_names(session),
                      await Audience.load(session))
 
-    closed = await _close(session, writer, plan.to_close, now)
-    worse = await _change_level(session, writer, plan.worse, worse=True)
-    better = await _change_level(session, writer, plan.better, worse=False)
-    opened = await _open(session, plan.to_open, now)
-    taken = await _escalate(session, writer, await load_open_problems(session),
-                            EscalationRules.from_settings(ctx.settings))
+    acted = await with_details(session, plan.to_close + [p for p, _ in plan.worse + plan.better])
+    detailed = {p.id: p for p in acted}
+    closed = await _close(session, writer, [detailed[p.id] for p in plan.to_close], now)
+    worse = await _change_level(session, writer, [(detailed[p.id], f) for p, f in plan.worse], worse=True)
+    better = await _change_level(session, writer, [(detailed[p.id], f) for p, f in plan.better], worse=False)
+    opened = await _open(session, writer, plan.to_open, now)
+
+    # what is open now, as it stands after this run's changes; details read only for the steps due
+    current = {p.id: p for p in open_problems if p.id not in closed}
+    current.update({p.id: p for p in worse + better + opened})
+    due = [p for p in current.values() if step_due(p, now, rules, ctx.tz) is not None]
+    known = {p.id for p in worse + better + opened}
+    due = [p for p in due if p.id in known] + await with_details(session, [p for p in due if p.id not in known])
+    taken = await _escalate(session, writer, sorted(due, key=lambda p: p.id), rules)
 
     result = JobResult(queued=writer.queued)
     result.add(f"{len(facts)} projects scanned, {len(findings)} findings")
-    for label, count in (("opened", opened), ("closed", closed), ("turned red", worse), ("improved", better)):
+    for label, count in (("opened", len(opened)), ("closed", len(closed)), ("turned red", len(worse)),
+                         ("improved", len(better))):
         if count:
             result.add(f"{label} {count}")
+    if opened:
+        taken[1] = taken.get(1, 0) + len(opened)
     for step in sorted(taken):
         result.add(f"step {step} ({STEP_ROLES[step]}) for {taken[step]}")
     return result
 
 
-__all__ = ["Audience", "current_findings", "load_open_problems", "run"]
+__all__ = ["Audience", "current_findings", "load_open_problems", "run", "with_details"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -218,3 +220,19 @@ async def test_english_speakers_get_english_and_user_text_is_escaped(
     texts = [o.payload["text"] for o in await outbox(sessionmaker)]
     assert texts and all(check_html(t) is None for t in texts)
     assert any("Project behind plan" in t and "Drains &lt;script&gt;" in t and "&amp; Co" in t for t in texts)
+
+
+async def test_two_overlapping_runs_open_and_announce_a_problem_once(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, db_url: str
+) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers: overlapping runs cannot happen there")
+    await ledger(sessionmaker)
+    moment = local(2026, 9, 30, 10, 0)
+    counts = await asyncio.gather(alerts(sessionmaker, settings, moment), alerts(sessionmaker, settings, moment))
+    assert sorted(counts) == [0, 1]
+    assert len(await outbox(sessionmaker)) == 1 and len(await problems(sessionmaker)) == 1
+    later = local(2026, 10, 9, 10, 0)  # step 2 due: both runs try to take it
+    counts = await asyncio.gather(alerts(sessionmaker, settings, later), alerts(sessionmaker, settings, later))
+    assert sorted(counts) == [0, 1]
+    assert [o.key.rsplit(":", 1)[1] for o in await outbox(sessionmaker)] == ["1", "2"]
