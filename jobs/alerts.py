@@ -258,9 +258,10 @@ async def _open(session: AsyncSession, writer: _Writer, findings: list[Finding],
     opened: list[OpenProblem] = []
     insert = _insert(session)
     for start in range(0, len(rows), INSERT_CHUNK):
-        stmt = insert(Problem).values(rows[start:start + INSERT_CHUNK]).on_conflict_do_nothing(
-            index_elements=["project_id", "kind", "ref"], index_where=Problem.closed_at.is_(None)
-        ).returning(*_OPEN_COLUMNS)
+        # no conflict target: the open-problem index (an overlapping run) and (project, kind, ref, opened_at)
+        # (a replayed moment, `jobs run --at` in the past) both mean "already recorded"
+        stmt = (insert(Problem).values(rows[start:start + INSERT_CHUNK]).on_conflict_do_nothing()
+                .returning(*_OPEN_COLUMNS))
         opened += [_open_problem(row, first[(row[1], row[2], row[3])][1]) for row in await session.execute(stmt)]
     for problem in sorted(opened, key=lambda p: p.id):
         people = first[(problem.project_id, problem.kind, problem.ref)][0]
@@ -368,15 +369,15 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
     taken = await _escalate(session, writer, sorted(due, key=lambda p: p.id), rules)
 
     result = JobResult(queued=writer.queued)
-    result.add(f"{len(facts)} projects scanned, {len(findings)} findings")
-    for label, count in (("opened", len(opened)), ("closed", len(closed)), ("turned red", len(worse)),
-                         ("improved", len(better))):
-        if count:
-            result.add(f"{label} {count}")
+    lang = ctx.settings.default_language
+    result.add(ctx.render(lang, "cli_alerts.scanned", projects=len(facts), findings=len(findings)))
+    if opened or closed or worse or better:
+        result.add(ctx.render(lang, "cli_alerts.changes", opened=len(opened), closed=len(closed), worse=len(worse),
+                              better=len(better)))
     if opened:
         taken[1] = taken.get(1, 0) + len(opened)
     for step in sorted(taken):
-        result.add(f"step {step} ({STEP_ROLES[step]}) for {taken[step]}")
+        result.add(ctx.render(lang, "cli_alerts.step", number=step, count=taken[step]))
     return result
 
 

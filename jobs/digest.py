@@ -131,9 +131,10 @@ def _plain(text: str) -> str:
 
 async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobResult:
     result = JobResult()
+    cli = ctx.settings.default_language  # what the command line prints
     due = due_at(now, ctx)
     if now < due:
-        result.add(f"not due before {ctx.local(due):%Y-%m-%d %H:%M}")
+        result.add(ctx.render(cli, "cli_digest.not_due", due=ctx.local(due)))
         return result
     week = iso_week(now, ctx)
     everyone = await readers(session, ctx)
@@ -141,7 +142,7 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
     done = set(await session.scalars(select(Outbox.key).where(Outbox.key.in_(list(first_keys.values())))))
     waiting = [r for r in everyone if first_keys[r.person.id] not in done]
     if not waiting:
-        result.add(f"{week}: every reader has it")
+        result.add(ctx.render(cli, "cli_digest.all_queued", week=week))
         return result
 
     build = _Build(session, ctx, now, await gather(session, now, ctx.tz, LightRules.from_settings(ctx.settings)))
@@ -171,7 +172,8 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
                              chat_id=person.telegram_id, person_id=person.id, payload=payload, method=method,
                              not_before=send_at):
                 result.queued += 1
-        result.add(f"{person.name or person.id}: {figures.county or 'city'} ({len(messages) - 2} parts)")
+        result.add(ctx.render(cli, "cli_digest.queued", person=person.name or str(person.telegram_id),
+                              scope=_plain(ctx.render(cli, "digest.scope", f=figures)), parts=len(messages) - 2))
     return result
 
 
