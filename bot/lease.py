@@ -71,10 +71,10 @@ async def current_holder(session: AsyncSession, name: str, now: dt.datetime) -> 
     return row.holder
 
 
-async def live_holders(session: AsyncSession, prefix: str, now: dt.datetime) -> int:
-    """How many unexpired leases have a name starting with `prefix` (e.g. live senders)."""
-    names = await session.scalars(select(Lease.name).where(Lease.name.like(f"{prefix}%"), Lease.expires_at >= now))
-    return len(list(names))
+async def live_names(session: AsyncSession, prefix: str, now: dt.datetime) -> list[str]:
+    """Names of the unexpired leases starting with `prefix` (e.g. live senders), sorted."""
+    query = select(Lease.name).where(Lease.name.like(f"{prefix}%"), Lease.expires_at >= now).order_by(Lease.name)
+    return list(await session.scalars(query))
 
 
 async def forget_expired(session: AsyncSession, prefix: str, now: dt.datetime, grace: float) -> None:

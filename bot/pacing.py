@@ -23,6 +23,19 @@ Monotonic = Callable[[], float]
 SMOOTHING = 0.8  # sends of one window are spaced over 80 % of it, leaving room for latency jitter
 
 
+def rate_share(total: float, senders: list[str], me: str) -> float:
+    """This sender's part of the overall rate when `senders` (sorted names) share it.
+
+    Whole messages per second are dealt out so the parts add up to the whole budget (25 over two:
+    13 and 12) and never to more; a budget smaller than the number of senders is split evenly."""
+    count = max(1, len(senders))
+    budget = math.floor(total)
+    if budget < count:
+        return total / count
+    index = senders.index(me) if me in senders else count - 1
+    return budget // count + (1 if index < budget % count else 0)
+
+
 @dataclass
 class SlidingWindow:
     """At most `count` sends in any `seconds`; in-flight sends count as occupying the window."""

@@ -15,7 +15,8 @@ unreachable and all their queued messages die with reason 'unreachable' (as do l
 backoff, 'dead' after SEND_MAX_ATTEMPTS. Nothing is sent during quiet hours.
 
 Pacing is per process (bot.pacing); senders sharing one outbox split SEND_RATE_GLOBAL between
-them, counting each other through a presence lease (`sender:<name>`) that each renews.
+them (bot.pacing.rate_share), counting each other through a presence lease (`sender:<name>`) that
+each renews; a sender joining others waits until they have slowed down to their new share.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.lease import forget_expired, live_holders, try_acquire
+from bot.lease import forget_expired, live_names, try_acquire
 from bot.models import Lease, Outbox, Person, utcnow
-from bot.pacing import Pacer
+from bot.pacing import Pacer, rate_share
 from bot.periods import in_quiet_hours, quiet_until
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ UNREACHABLE = "unreachable"
 PRESENCE_PREFIX = "sender:"
 PRESENCE_SECONDS = 30.0  # a sender unheard of for this long no longer takes a share of the rate
 PRESENCE_RENEW_SECONDS = 5.0
-SHARE_CHECK_SECONDS = 1.0  # how often a sender recounts the others and adjusts its share
+SHARE_CHECK_SECONDS = 0.5  # how often a sender recounts the others and adjusts its share
 # A sender joining others waits until they have recounted and their last second's sends have aged out.
 JOIN_WAIT_SECONDS = SHARE_CHECK_SECONDS + 1.0
 RETRY_IN_PLACE_SECONDS = 10  # a shorter retry_after is waited out holding the claim; a longer one releases it
@@ -133,9 +134,7 @@ class Sender:
             settings.send_rate_per_group_minute,
             monotonic=monotonic,
         )
-        # about one second's worth per claim, twice that in flight: enough to keep the pace at any latency
-        self.batch_size = batch_size or max(1, min(50, int(settings.send_rate_global)))
-        self.max_in_flight = 2 * self.batch_size
+        self.batch_size = batch_size  # None: follow the pace (see _batch)
         # a claim outlives the longest it may wait for its turn plus one request, with room to spare
         self.claim_seconds = max(120.0, 4 * request_timeout)
         self.stats: Counter[str] = Counter()
@@ -181,24 +180,26 @@ class Sender:
 
     async def drain_once(self, stop: asyncio.Event | None = None) -> int:
         """Send everything due now (claiming in batches); the number of messages sent."""
-        if self._quiet(self.clock()):
+        if self._quiet(self.clock()) or not await self._anything_due():
             return 0
         sent = 0
         in_flight: set[asyncio.Task[bool]] = set()
         try:
             while True:
                 stopping = stop is not None and stop.is_set()
-                room = self.max_in_flight - len(in_flight)
-                want = min(room, self.batch_size)
-                got_all = False
-                if not stopping and (room >= self.batch_size or not in_flight):
+                if not stopping:
                     await self._share_rate()
+                batch = self._batch()
+                room = 2 * batch - len(in_flight)  # about two seconds' worth held at a time, no more
+                want = min(room, batch)
+                got_all = False
+                if not stopping and want > 0 and (room >= batch or not in_flight):
                     rows = await self._claim(want)
                     got_all = len(rows) == want
                     in_flight.update(asyncio.create_task(self._deliver(row)) for row in rows)
                 if not in_flight:
                     break
-                if got_all and len(in_flight) < self.max_in_flight:
+                if got_all and len(in_flight) < 2 * batch:
                     continue
                 done, in_flight_left = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 in_flight = set(in_flight_left)
@@ -208,8 +209,18 @@ class Sender:
                 for task in in_flight:
                     task.cancel()
                 await asyncio.gather(*in_flight, return_exceptions=True)
+            await self._leave()  # nothing left for this sender: the others may use the whole rate
         self.pacer.forget_idle_chats()
         return sent
+
+    def _batch(self) -> int:
+        """Rows claimed at a time: about one second of this sender's share."""
+        return self.batch_size or max(1, min(50, self.pacer.global_window.count))
+
+    async def _anything_due(self) -> bool:
+        now = self.clock()
+        async with self.sessionmaker() as session:
+            return await session.scalar(select(Outbox.id).where(self._claimable(now)).limit(1)) is not None
 
     # ------------------------------------------------------------------ presence and rate share
 
@@ -224,16 +235,18 @@ class Sender:
                 await try_acquire(session, PRESENCE_PREFIX + self.name, self.name, now, PRESENCE_SECONDS)
                 await forget_expired(session, PRESENCE_PREFIX, now, grace=PRESENCE_SECONDS * 10)
                 self._presence_renewed = started
-            senders = max(1, await live_holders(session, PRESENCE_PREFIX, now))
+            senders = await live_names(session, PRESENCE_PREFIX, now)
         self._share_checked = started
-        self.pacer.set_global_rate(self.settings.send_rate_global / senders)
+        self.pacer.set_global_rate(rate_share(self.settings.send_rate_global, senders, PRESENCE_PREFIX + self.name))
         if not self._joined:
             self._joined = True
-            if senders > 1:
-                log.info("sender %s joins %s others: waiting for them to slow down", self.name, senders - 1)
+            if len(senders) > 1:
+                log.info("sender %s joins %s others: waiting for them to slow down", self.name, len(senders) - 1)
                 await asyncio.sleep(JOIN_WAIT_SECONDS)
 
     async def _leave(self) -> None:
+        self._joined = False
+        self._share_checked = self._presence_renewed = -float("inf")
         with contextlib.suppress(SQLAlchemyError):
             async with self.sessionmaker() as session:
                 await session.execute(delete(Lease).where(Lease.name == PRESENCE_PREFIX + self.name))

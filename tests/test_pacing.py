@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-from bot.pacing import Pacer, SlidingWindow
+from bot.pacing import Pacer, SlidingWindow, rate_share
 
 
 def test_rates_become_windows_that_never_add_up_to_more_than_configured() -> None:
@@ -53,3 +53,13 @@ async def test_a_global_pause_holds_every_chat() -> None:
     async with pacer.slot(7):
         assert pacer.paused_for() == 0
     assert pacer.recently_sent_to(7)
+
+
+def test_senders_share_the_whole_budget_and_never_more() -> None:
+    names = ["sender:a", "sender:b"]
+    assert [rate_share(25, names, n) for n in names] == [13, 12]
+    assert rate_share(25, ["sender:a"], "sender:a") == 25
+    three = ["sender:a", "sender:b", "sender:c"]
+    assert sum(rate_share(25.5, three, n) for n in three) == 25
+    assert rate_share(1, names, "sender:b") == 0.5  # less than one each: split evenly
+    assert rate_share(25, names, "sender:unlisted") == 12  # not yet counted: the smaller part
