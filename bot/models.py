@@ -150,7 +150,11 @@ class Report(Base):
     """Append-only. `kind`: progress | no_change | undo (an undo names the report it takes back)."""
 
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_project_period", "project_id", "period"),)
+    __table_args__ = (
+        Index("ix_reports_project_period", "project_id", "period"),
+        # "who reported this month" reads one month's rows, not the history (PostgreSQL has no skip scan)
+        Index("ix_reports_period_project", "period", "project_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -187,7 +191,11 @@ class Change(Base):
     """One field of the ledger changed, by an import, a report or an undo: the dossier's timeline."""
 
     __tablename__ = "changes"
-    __table_args__ = (Index("ix_changes_project_at", "project_id", "at"),)
+    __table_args__ = (
+        Index("ix_changes_project_at", "project_id", "at"),
+        # "what changed this week / month" across the city (the digest) reads only the recent rows
+        Index("ix_changes_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))

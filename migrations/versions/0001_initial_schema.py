@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 03:16:16.557820
+Create Date: 2026-11-29 03:34:47.419961
 """
 
 from collections.abc import Sequence
@@ -195,6 +195,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('update_id', name=op.f('uq_reports_update_id'))
     )
     with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.create_index('ix_reports_period_project', ['period', 'project_id'], unique=False)
         batch_op.create_index('ix_reports_project_period', ['project_id', 'period'], unique=False)
         batch_op.create_index(batch_op.f('ix_reports_undoes_id'), ['undoes_id'], unique=False)
 
@@ -214,6 +215,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_changes'))
     )
     with op.batch_alter_table('changes', schema=None) as batch_op:
+        batch_op.create_index('ix_changes_at', ['at'], unique=False)
         batch_op.create_index('ix_changes_project_at', ['project_id', 'at'], unique=False)
 
     op.create_table('photos',
@@ -239,11 +241,13 @@ def downgrade() -> None:
     op.drop_table('photos')
     with op.batch_alter_table('changes', schema=None) as batch_op:
         batch_op.drop_index('ix_changes_project_at')
+        batch_op.drop_index('ix_changes_at')
 
     op.drop_table('changes')
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reports_undoes_id'))
         batch_op.drop_index('ix_reports_project_period')
+        batch_op.drop_index('ix_reports_period_project')
 
     op.drop_table('reports')
     with op.batch_alter_table('problems', schema=None) as batch_op:
