@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.ledger_queries import county_figures
 from bot.ledger_scan import ProjectFacts, assess_all, load_project_facts
 from bot.lights import SEVERITY, Assessment, LightRules
-from bot.models import Change, Person, Project, Snapshot
+from bot.models import Change, Person, Snapshot
 from bot.periods import parse_period, period_of
 from bot.problems import reason_dict
 from bot.rates import Totals
@@ -286,13 +286,9 @@ def month_start(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
 async def progress_gained(session: AsyncSession, since: dt.datetime) -> dict[int, int]:
     """Progress points each project gained since `since` (net of undos), from the dossier.
 
-    Driven from projects so each project is an index range on changes(project_id, at): the cost
-    follows the number of projects and of this month's changes, not the whole history."""
-    query = (
-        select(Change.project_id, Change.old, Change.new)
-        .select_from(Project)
-        .join(Change, and_(Change.project_id == Project.id, Change.at >= since))
-        .where(Change.field == "progress", Change.source != "create")
+    A range on changes(at): the cost follows this month's changes, not the whole history."""
+    query = select(Change.project_id, Change.old, Change.new).where(
+        Change.at >= since, Change.field == "progress", Change.source != "create"
     )
     gained: dict[int, int] = defaultdict(int)
     for project_id, old, new in await session.execute(query):
@@ -303,9 +299,7 @@ async def progress_gained(session: AsyncSession, since: dt.datetime) -> dict[int
 async def status_changes(session: AsyncSession, since: dt.datetime) -> list[StatusChange]:
     query = (
         select(Change.project_id, Change.at, Change.old, Change.new)
-        .select_from(Project)
-        .join(Change, and_(Change.project_id == Project.id, Change.at > since))
-        .where(Change.field == "status", Change.source != "create")
+        .where(Change.at > since, Change.field == "status", Change.source != "create")
         .order_by(Change.at, Change.id)
     )
     return [StatusChange(pid, at, old, new) for pid, at, old, new in await session.execute(query)]
