@@ -158,8 +158,8 @@ class Sender:
             while not stop.is_set():
                 try:
                     await self.drain_once(stop)
-                except SQLAlchemyError:
-                    log.exception("sender %s: database error; trying again shortly", self.name)
+                except Exception:  # the database away, or a bug: keep the service's sender alive
+                    log.exception("sender %s: draining failed; trying again shortly", self.name)
                 self._kicked.clear()
                 waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._kicked.wait())]
                 try:
@@ -322,9 +322,12 @@ class Sender:
 
     async def _deliver(self, row: Claimed) -> bool:
         """Send one claimed row and record the outcome; True when it was sent."""
-        outcome = _Outcome("release", not_before=self.clock())
+        outcome = _Outcome("release", not_before=self.clock())  # if cancelled: given back untried
         try:
             outcome = await self._attempt(row)
+        except Exception as exc:  # a bug, not Telegram: count it as an attempt so the row cannot loop forever
+            log.exception("sender %s: sending outbox row %s failed", self.name, row.id)
+            outcome = _Outcome("retry", error=repr(exc))
         finally:
             # recorded even when cancelled, so a stopping service gives back what it did not send
             await asyncio.shield(self._record(row, outcome))
