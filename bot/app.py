@@ -87,12 +87,13 @@ def build_dispatcher(
     dp = Dispatcher(storage=storage, events_isolation=isolation, settings=settings, sessionmaker=sessionmaker,
                     texts=texts, clock=clock)
     inflight = InFlight()
-    # outer, in this order: count → throttle (before any database work) → session → dedupe → who
+    # outer, in this order: count → throttle (before any database work) → session → who → dedupe
+    # (dedupe last: the update is recorded by the handler's own commit, not by who's)
     dp.update.outer_middleware(inflight)
     dp.update.outer_middleware(Throttle(settings.throttle_per_minute, texts, settings.default_language))
     dp.update.outer_middleware(SessionMiddleware(sessionmaker))
-    dp.update.outer_middleware(DedupeMiddleware(sessionmaker))
     dp.update.outer_middleware(IdentityMiddleware(settings))
+    dp.update.outer_middleware(DedupeMiddleware(sessionmaker))
     # inner, for every router's handlers: acknowledge the button press, then authorize
     dp.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
     dp.callback_query.middleware(AccessMiddleware())

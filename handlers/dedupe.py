@@ -1,13 +1,20 @@
 """A repeated update (same update_id, as Telegram may redeliver) is applied once.
 
-The update id is recorded in its own transaction before anything else happens; a second delivery
-finds it and is dropped. If handling then fails, the record is removed again, so a redelivery gets
-another chance instead of being lost (Healthchecks' gap: never mark done before it is done)."""
+The update id is recorded in the SAME transaction as the handler's work: the first commit on the
+update's session inserts the `processed_updates` row along with the report (or whatever the handler
+saves). So a crash before that commit leaves nothing recorded, and the redelivery is handled
+(Healthchecks' gap: never mark done before it is done); after it, the redelivery finds the row and
+is dropped. A duplicate handled at the same moment by another instance fails at commit on the
+primary key and is dropped too (its work is rolled back with it). An update whose handler commits
+nothing (a list, a dialog step kept in the FSM storage) is recorded after it is handled.
+
+Rows older than KEEP are pruned now and then: Telegram gives up redelivering after 24 hours."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
@@ -15,20 +22,50 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from sqlalchemy import delete
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.models import ProcessedUpdate, utcnow
 
 log = logging.getLogger(__name__)
 KEEP = dt.timedelta(days=2)  # Telegram keeps an unconfirmed update for 24 hours
-PRUNE_EVERY = 500
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+class _RecordOnCommit:
+    """Adds the update's row to the first commit of the update's session."""
+
+    def __init__(self, update_id: int) -> None:
+        self.update_id = update_id
+        self.committed = False
+
+    def before_commit(self, session: Session) -> None:
+        if not self.committed:
+            session.add(ProcessedUpdate(update_id=self.update_id, at=utcnow()))
+
+    def after_commit(self, _session: Session) -> None:
+        self.committed = True
+
+    def attach(self, session: AsyncSession) -> None:
+        sa_event.listen(session.sync_session, "before_commit", self.before_commit)
+        sa_event.listen(session.sync_session, "after_commit", self.after_commit)
+
+    def detach(self, session: AsyncSession) -> None:
+        sa_event.remove(session.sync_session, "before_commit", self.before_commit)
+        sa_event.remove(session.sync_session, "after_commit", self.after_commit)
 
 
 class DedupeMiddleware(BaseMiddleware):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Outer middleware on dp.update, after the session middleware (it uses the update's session)."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.sessionmaker = sessionmaker
-        self._seen = 0
+        self.clock = clock
+        self._pruned_at: float | None = None
 
     async def __call__(
         self,
@@ -38,30 +75,50 @@ class DedupeMiddleware(BaseMiddleware):
     ) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
-        async with self.sessionmaker() as session:
-            session.add(ProcessedUpdate(update_id=event.update_id, at=utcnow()))
-            try:
-                await session.commit()
-            except IntegrityError:
-                log.info("update %s delivered again: dropped", event.update_id)
-                return None
-        await self._prune()
+        session: AsyncSession = data["session"]
+        update_id = event.update_id
+        if await session.get(ProcessedUpdate, update_id) is not None:
+            log.info("update %s delivered again: dropped", update_id)
+            return None
+        record = _RecordOnCommit(update_id)
+        record.attach(session)
         try:
-            return await handler(event, data)
-        except BaseException:
-            await self._forget(event.update_id)
+            result = await handler(event, data)
+        except IntegrityError:
+            if await self._recorded(update_id):  # a duplicate handled elsewhere won the race
+                log.info("update %s handled at the same time elsewhere: dropped", update_id)
+                return None
             raise
+        finally:
+            record.detach(session)
+        if not record.committed:
+            await self._record(update_id)
+        await self._prune()
+        return result
 
-    async def _forget(self, update_id: int) -> None:
-        with suppress(SQLAlchemyError, OSError):
+    async def _recorded(self, update_id: int) -> bool:
+        async with self.sessionmaker() as session:
+            return await session.get(ProcessedUpdate, update_id) is not None
+
+    async def _record(self, update_id: int) -> None:
+        """Record an update whose handler committed nothing. Losing this row only means a redelivery
+        is answered again, so a failure here is not the user's problem."""
+        try:
             async with self.sessionmaker() as session:
-                await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.update_id == update_id))
-                await session.commit()
+                session.add(ProcessedUpdate(update_id=update_id, at=utcnow()))
+                with suppress(IntegrityError):  # a duplicate recorded it first
+                    await session.commit()
+        except SQLAlchemyError:
+            log.warning("update %s: could not record it as handled", update_id, exc_info=True)
 
     async def _prune(self) -> None:
-        self._seen += 1
-        if self._seen % PRUNE_EVERY:
+        now = self.clock()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_SECONDS:
             return
-        async with self.sessionmaker() as session:
-            await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < utcnow() - KEEP))
-            await session.commit()
+        self._pruned_at = now
+        try:
+            async with self.sessionmaker() as session:
+                await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < utcnow() - KEEP))
+                await session.commit()
+        except SQLAlchemyError:
+            log.warning("could not prune old processed updates", exc_info=True)
