@@ -109,10 +109,14 @@ async def save_report(
 ) -> Report | None:
     """Write the report, apply it to the ledger and the dossier, and commit.
 
-    Returns None when this Telegram update was already applied (a redelivery)."""
+    Returns None when this Telegram update was already applied (a redelivery), and the earlier
+    report when this one only repeats it (see repeat_of): nothing new is written then."""
     problems = check(project, data)
     if problems:
         raise ReportRejected(problems[0])
+    earlier = await repeat_of(session, project, data, person_id=person_id, period=period_of(now, tz))
+    if earlier is not None:
+        return earlier
     today = now.astimezone(tz).date()
     report = Report(
         project_id=project.id,
@@ -152,6 +156,40 @@ async def save_report(
         session.add_all(changes)
     await session.commit()
     return report
+
+
+async def repeat_of(
+    session: AsyncSession, project: Project, data: ReportInput, *, person_id: int | None, period: str
+) -> Report | None:
+    """The report `data` merely repeats, if any: the project's latest report (counting, not undone)
+    is this person's, for this month, and says the same — same kind, status, progress, investment,
+    words, no milestone or photo it did not already have. A contact who got no confirmation (the
+    service died between saving and answering) sends again; that resend must not count twice."""
+    if person_id is None:
+        return None
+    latest = await session.scalar(
+        select(Report)
+        .where(Report.project_id == project.id, Report.kind.in_(COUNTING_KINDS), _not_undone())
+        .order_by(Report.created_at.desc(), Report.id.desc())
+        .limit(1)
+    )
+    if latest is None or latest.person_id != person_id or latest.period != period:
+        return None
+    if latest.kind != ("no_change" if data.no_change else "progress"):
+        return None
+    if (latest.text, latest.problems, latest.next_steps) != (data.text, data.problems, data.next_steps):
+        return None
+    if not set(data.milestone_ids) <= set(latest.milestone_ids or ()):
+        return None
+    if not data.no_change:
+        status, progress = resolve(project, data)
+        if (latest.status, latest.progress, latest.investment_done) != (status, progress, data.investment_done):
+            return None
+    if data.photos:
+        kept = set(await session.scalars(select(Photo.file_unique_id).where(Photo.report_id == latest.id)))
+        if any(not photo.file_unique_id or photo.file_unique_id not in kept for photo in data.photos):
+            return None
+    return latest
 
 
 async def _reach_milestones(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.models import Change, Milestone, Project, Report
 from bot.reports import (
+    PhotoInput,
     ReportInput,
     ReportRejected,
     last_undoable,
@@ -107,3 +108,43 @@ async def test_undo_refused_when_someone_reported_later(sessionmaker: async_sess
         with pytest.raises(ReportRejected) as err:
             await undo_report(s, first, person_id=a.id, now=NOW, tz=SH)
         assert err.value.code == "superseded"
+
+
+async def test_a_resend_of_the_same_report_counts_once(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """The service died between saving and answering, so no confirmation came back and the contact
+    sends the same words again: the earlier report is the answer and nothing is written twice.
+    Anything new in it (words, a photo, another person, another month, after an undo) is a report."""
+    later = dt.timedelta(minutes=5)
+    async with sessionmaker() as s:
+        qx = await factories.county(s)
+        p = await factories.project(s, qx, progress=50, milestones=(("管网铺设", dt.date(2026, 10, 1), None),))
+        who = await factories.person(s, county_row=qx, telegram_id=1)
+        other = await factories.person(s, county_row=qx, telegram_id=2)
+        await s.commit()
+        ms = await s.scalar(select(Milestone))
+        assert ms is not None
+        photo = PhotoInput("file-1", "unique-1", "photos/1.jpg")
+        first = await save_report(s, p, ReportInput(progress=80, milestone_ids=(ms.id,), text="管网铺设完成",
+                                                    photos=(photo,)), person_id=who.id, now=NOW, tz=SH, update_id=1)
+        # the milestone is reached now, so the resend no longer names it; Telegram gives the photo a new file_id
+        resend = ReportInput(progress=80, text="管网铺设完成", photos=(PhotoInput("file-1b", "unique-1"),))
+        again = await save_report(s, p, resend, person_id=who.id, now=NOW + later, tz=SH, update_id=2)
+        assert first is not None and again is not None and again.id == first.id
+        assert await s.scalar(select(func.count()).select_from(Report)) == 1
+        assert await s.scalar(select(func.count()).select_from(Change)) == 2  # progress and the milestone, once
+
+        def saved(data: ReportInput, person_id: int, now: dt.datetime) -> object:
+            return save_report(s, p, data, person_id=person_id, now=now, tz=SH)
+
+        await saved(ReportInput(progress=80, text="泵站开挖"), who.id, NOW + later)  # other words
+        await saved(ReportInput(progress=80, text="泵站开挖", photos=(PhotoInput("f2", "unique-2"),)), who.id,
+                    NOW + later)  # a new photo
+        await saved(ReportInput(progress=80, text="泵站开挖"), other.id, NOW + later)  # someone else
+        december = dt.datetime(2026, 12, 3, 2, 0, tzinfo=dt.UTC)
+        await saved(ReportInput(progress=80, text="泵站开挖"), other.id, december)  # next month's update
+        assert await s.scalar(select(func.count()).select_from(Report)) == 5
+        undone = await last_undoable(s, other.id, now=december, window_minutes=30)
+        assert undone is not None
+        await undo_report(s, undone, person_id=other.id, now=december, tz=SH)
+        await saved(ReportInput(progress=80, text="泵站开挖"), other.id, december)  # sent again after the undo
+        assert await s.scalar(select(func.count()).select_from(Report).where(Report.kind == "progress")) == 6
