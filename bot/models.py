@@ -154,6 +154,8 @@ class Report(Base):
         Index("ix_reports_project_period", "project_id", "period"),
         # "who reported this month" reads one month's rows, not the history (PostgreSQL has no skip scan)
         Index("ix_reports_period_project", "period", "project_id"),
+        # "is this report undone?" is asked of every report counted: a seek, and the undos alone in a range
+        Index("ix_reports_kind_undoes", "kind", "undoes_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -169,8 +171,7 @@ class Report(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     problems: Mapped[str] = mapped_column(Text, default="")
     next_steps: Mapped[str] = mapped_column(Text, default="")
-    # indexed: "is this report undone?" is asked for every report counted (reported this month, undo)
-    undoes_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    undoes_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
     # the Telegram update that carried it, so a redelivered update is applied once
     update_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 03:34:47.419961
+Create Date: 2026-11-29 03:40:56.971759
 """
 
 from collections.abc import Sequence
@@ -195,9 +195,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('update_id', name=op.f('uq_reports_update_id'))
     )
     with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.create_index('ix_reports_kind_undoes', ['kind', 'undoes_id'], unique=False)
         batch_op.create_index('ix_reports_period_project', ['period', 'project_id'], unique=False)
         batch_op.create_index('ix_reports_project_period', ['project_id', 'period'], unique=False)
-        batch_op.create_index(batch_op.f('ix_reports_undoes_id'), ['undoes_id'], unique=False)
 
     op.create_table('changes',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -245,9 +245,9 @@ def downgrade() -> None:
 
     op.drop_table('changes')
     with op.batch_alter_table('reports', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_reports_undoes_id'))
         batch_op.drop_index('ix_reports_project_period')
         batch_op.drop_index('ix_reports_period_project')
+        batch_op.drop_index('ix_reports_kind_undoes')
 
     op.drop_table('reports')
     with op.batch_alter_table('problems', schema=None) as batch_op:
