@@ -19,6 +19,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,6 +79,18 @@ class LedgerData:
     status_changes: list[StatusChange]  # ordered by time, since the oldest window any scope needs
     contacts: Mapping[int, list[str]]  # county id → contact names
     previous: Mapping[str, PreviousFigures]  # scope → the snapshot to compare with
+
+    @cached_property
+    def by_county(self) -> dict[int, list[ProjectFacts]]:
+        grouped: dict[int, list[ProjectFacts]] = defaultdict(list)
+        for fact in self.facts:
+            grouped[fact.county_id].append(fact)
+        return grouped
+
+    @cached_property
+    def county_rows(self) -> list[CountyRow]:
+        """One row per county, in the ledger's order (computed once, shared by every scope)."""
+        return county_rows(self)
 
 
 # --- figures ----------------------------------------------------------------------------------
@@ -213,12 +226,9 @@ def _line(fact: ProjectFacts, counties: Mapping[int, str], assessment: Assessmen
 
 
 def county_rows(data: LedgerData) -> list[CountyRow]:
-    by_county: dict[int, list[ProjectFacts]] = defaultdict(list)
-    for fact in data.facts:
-        by_county[fact.county_id].append(fact)
     rows = []
     for cid, name in data.counties:
-        own = by_county.get(cid, [])
+        own = data.by_county.get(cid, [])
         rows.append(CountyRow(
             county_id=cid, name=name, totals=data.county_totals.get(cid, Totals(0, 0, 0)),
             lights=light_counts(data.assessments[f.id].light for f in own),
@@ -232,8 +242,8 @@ def figures_for(data: LedgerData, county_id: int | None, tz: ZoneInfo) -> Figure
     """The digest of the city (county_id None) or of one county."""
     names = dict(data.counties)
     scope = CITY if county_id is None else county_scope(county_id)
-    facts = [f for f in data.facts if county_id is None or f.county_id == county_id]
-    rows = county_rows(data)
+    facts = data.facts if county_id is None else data.by_county.get(county_id, [])
+    rows = data.county_rows
     ranking = ranked(r for r in rows if r.totals.total)
     own = next((r for r in rows if r.county_id == county_id), None)
     totals = (data.county_totals.get(county_id, Totals(0, 0, 0)) if county_id is not None

@@ -31,12 +31,6 @@ class ProjectFacts:
     def status(self) -> str:
         return self.state.status
 
-    def milestone_id(self, name: str) -> int | None:
-        for ms, ms_id in zip(self.state.milestones, self.milestone_ids, strict=True):
-            if ms.name == name:
-                return ms_id
-        return None
-
 
 async def load_project_facts(session: AsyncSession, county_id: int | None = None) -> list[ProjectFacts]:
     """Every project (of one county, or all) with its milestones, in two queries."""

@@ -151,10 +151,12 @@ async def current_findings(
     reported = await _reported_periods(session, period, open_missed.values())
     findings: list[Finding] = []
     for fact in facts:
-        ids = dict(zip((ms.name for ms in fact.state.milestones), fact.milestone_ids, strict=True))
-        findings += light_findings(
-            fact.id, assessments[fact.id], progress=fact.state.progress, status=fact.status, milestone_ids=ids
-        )
+        assessment = assessments[fact.id]
+        if assessment.reasons:  # green projects (most of them) have nothing to find
+            ids = dict(zip((ms.name for ms in fact.state.milestones), fact.milestone_ids, strict=True))
+            findings += light_findings(
+                fact.id, assessment, progress=fact.state.progress, status=fact.status, milestone_ids=ids
+            )
         opened = open_missed.get(fact.id)
         missing = update_missing(
             status=fact.status, today=today, period=period, deadline=deadline,
