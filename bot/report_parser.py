@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -231,13 +231,31 @@ def _milestone_keys(names: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs.items(), key=lambda kv: -len(kv[0])))
 
 
-@lru_cache(maxsize=256)
-def _scanner(milestone_keys: tuple[str, ...]) -> re.Pattern[str]:
-    parts = [f"(?P<ms{i}>{_milestone_pattern(k)})" for i, k in enumerate(milestone_keys)]
-    parts.append(f"(?P<code>{_CODE_START}|{_CODE})")
-    parts.append(f"(?P<progress>{_PROGRESS})")
+@lru_cache(maxsize=1)
+def _scanner() -> re.Pattern[str]:
+    """Codes, progress and status words: one pattern for every project (compiling it takes ~70 ms,
+    so it must not depend on the project's milestone names; those get their own small pattern)."""
+    parts = [f"(?P<code>{_CODE_START}|{_CODE})", f"(?P<progress>{_PROGRESS})"]
     parts.extend(f"(?P<{kind}>{pattern})" for kind, pattern in _STATUS_KINDS)
     return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def _tokens(norm: str, milestone_keys: tuple[str, ...]) -> Iterator[re.Match[str]]:
+    """The tokens of `norm`, left to right, as one alternation of the milestone patterns followed by
+    the scanner's would find them: the leftmost match wins, and at the same position a milestone."""
+    base = _scanner()
+    if not milestone_keys:
+        yield from base.finditer(norm)
+        return
+    named = _milestone_scanner(milestone_keys)
+    pos = 0
+    while pos <= len(norm):
+        ms, other = named.search(norm, pos), base.search(norm, pos)
+        m = ms if other is None or (ms is not None and ms.start() <= other.start()) else other
+        if m is None:
+            return
+        yield m
+        pos = max(m.end(), m.start() + 1)
 
 
 @lru_cache(maxsize=256)
@@ -327,7 +345,6 @@ def parse_report(
     """
     norm = normalize(text)
     pairs = _milestone_keys(milestone_names or ())
-    scanner = _scanner(tuple(k for k, _ in pairs))
 
     codes: list[str] = []
     values: list[Decimal] = []
@@ -337,7 +354,7 @@ def parse_report(
     no_change = False
     note_parts: list[str] = []
     pos = 0
-    for m in scanner.finditer(norm):
+    for m in _tokens(norm, tuple(k for k, _ in pairs)):
         kind = m.lastgroup or ""
         gap = norm[pos : m.start()]
         note_parts.append(gap)
