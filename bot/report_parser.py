@@ -207,8 +207,15 @@ _CLAUSE_SEPARATORS = ",;:、。!?.\n"
 _NUMBER_ONLY = re.compile(_NUM)
 
 
+_DONE_SUFFIX = re.compile(r"(?:已经|已)?(?:全部)?(?:完成|完工|竣工|建成)$")
+
+
 def _name_key(name: str) -> str:
-    return re.sub(r"\s+", "", normalize(name)).casefold()
+    """The name as matched: without spaces, case-folded, and without a trailing completion word,
+    so that a milestone called "入户改造完成" is reached by "入户改造完成" and "入户改造已完成"."""
+    key = re.sub(r"\s+", "", normalize(name)).casefold()
+    stripped = _DONE_SUFFIX.sub("", key)
+    return stripped or key
 
 
 def _milestone_pattern(key: str) -> str:

@@ -223,3 +223,13 @@ def test_find_code() -> None:
     assert find_code("JZ-017 JZ-018") is None  # ambiguous
     assert find_codes("JZ-017 JZ-018 jz-017") == ["JZ-017", "JZ-018"]
     assert find_code("没有编号") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["JZ-008 76% 支管及入户改造完成", "JZ-008 支管及入户改造已完成", "JZ-008 支管及入户改造 完成"],
+)
+def test_milestone_named_with_a_completion_word_is_reached(text: str) -> None:
+    names = ["支管及入户改造完成", "主管网铺设"]
+    assert match_milestones(text, names) == ["支管及入户改造完成"]
+    assert parse_report(text, names).milestones == ("支管及入户改造完成",)
