@@ -204,7 +204,7 @@ class Change(Base):
     source: Mapped[str] = mapped_column(String(16))  # import | report | undo | create
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
-    field: Mapped[str] = mapped_column(String(40))
+    field: Mapped[str] = mapped_column(String(250))  # "milestone:<name>" holds a 200-char name
     old: Mapped[str | None] = mapped_column(Text)
     new: Mapped[str | None] = mapped_column(Text)
 

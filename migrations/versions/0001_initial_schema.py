@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 03:40:56.971759
+Create Date: 2026-11-29 03:53:09.960603
 """
 
 from collections.abc import Sequence
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import bot.models
+
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -206,7 +207,7 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('report_id', sa.Integer(), nullable=True),
     sa.Column('person_id', sa.Integer(), nullable=True),
-    sa.Column('field', sa.String(length=40), nullable=False),
+    sa.Column('field', sa.String(length=250), nullable=False),
     sa.Column('old', sa.Text(), nullable=True),
     sa.Column('new', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_changes_person_id_people')),
