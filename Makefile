@@ -33,6 +33,7 @@ bench: install
 migration: install
 	rm -f migrations/versions/0001_*.py /tmp/qingshui_gen.db
 	DATABASE_URL=sqlite+aiosqlite:////tmp/qingshui_gen.db $(BIN)/alembic revision --autogenerate -m "initial schema" --rev-id 0001
+	$(BIN)/ruff check -q --fix migrations
 	rm -f /tmp/qingshui_gen.db
 
 clean:

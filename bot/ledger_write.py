@@ -28,7 +28,7 @@ from bot.ledger_validate import NEW_PROJECT_DEFAULTS, MilestoneRow, Plan
 from bot.models import Change, County, Milestone, Project
 
 CHUNK = 1000  # values per IN (...) list, well under SQLite's and PostgreSQL's parameter limits
-FIELD_LIMIT = 40  # Change.field's length
+FIELD_LIMIT = 250  # Change.field's length
 PROJECTS = Project.__table__
 MILESTONES = Milestone.__table__
 CHANGES = Change.__table__
