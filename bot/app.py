@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
@@ -36,6 +35,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.background import start_background
+from bot.bot_session import BotSession
 from bot.config import Settings, SettingsError
 from bot.db import make_engine, make_sessionmaker, migrate
 from bot.fsm_storage import DbStorage
@@ -60,7 +60,7 @@ def build_bot(settings: Settings) -> Bot:
     """A Bot for BOT_TOKEN (SettingsError without it), on TELEGRAM_API_URL when set, speaking HTML."""
     token = settings.require_token()
     api = TelegramAPIServer.from_base(settings.telegram_api_url) if settings.telegram_api_url else None
-    session = AiohttpSession(api=api) if api else AiohttpSession()
+    session = BotSession(api=api) if api else BotSession()
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
