@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.models import Lease, utcnow
@@ -128,7 +128,7 @@ class LeaseKeeper:
         try:
             async with self.sessionmaker() as session:
                 got = await try_acquire(session, self.name, self.holder, now, self.seconds)
-        except SQLAlchemyError:
+        except Exception:  # also the driver's own OSError when it cannot even connect: keep renewing
             log.exception("lease %s: could not reach the database", self.name)
             got = False
         if got:
@@ -156,5 +156,5 @@ class LeaseKeeper:
                 try:
                     async with self.sessionmaker() as session:
                         await release(session, self.name, self.holder, self.clock())
-                except SQLAlchemyError:
+                except Exception:  # it expires by itself
                     log.exception("lease %s: could not release", self.name)

@@ -96,3 +96,20 @@ async def test_keeper_run_releases_on_stop(sessionmaker: async_sessionmaker[Asyn
     assert not keeper.held
     async with sessionmaker() as s:
         assert await current_holder(s, "scheduler", T0) is None
+
+
+async def test_keeper_survives_a_database_it_cannot_even_connect_to(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """asyncpg raises a bare OSError when the server refuses connections: the keeper goes on trying."""
+    down = True
+
+    def sessions() -> AsyncSession:
+        if down:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        return sessionmaker()
+
+    keeper = LeaseKeeper(sessions, "scheduler", "a", 30, clock=lambda: T0)  # type: ignore[arg-type]
+    assert not await keeper.renew_once()
+    down = False
+    assert await keeper.renew_once() and keeper.held
