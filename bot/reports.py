@@ -130,6 +130,9 @@ async def save_report(
         update_id=update_id,
         milestone_ids=list(data.milestone_ids),
     )
+    if not data.no_change:  # in the INSERT itself, not a second UPDATE after the flush
+        report.status, report.progress = resolve(project, data)
+        report.investment_done = data.investment_done
     session.add(report)
     try:
         await session.flush()
@@ -150,7 +153,6 @@ async def save_report(
             values["actual_start"] = today
         if status == "completed" and project.actual_finish is None:
             values["actual_finish"] = today
-        report.status, report.progress, report.investment_done = status, progress, data.investment_done
         changes = apply_fields(project, values, source="report", at=now, person_id=person_id, report_id=report.id)
         changes += await _reach_milestones(session, project, data.milestone_ids, today, now, person_id, report.id)
         session.add_all(changes)
