@@ -6,7 +6,10 @@ fails on its own and does not stop the others (or this module) from loading."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +33,21 @@ def get_job(name: str) -> JobFunction:
     return job
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a job runs. A scan of the whole ledger makes a few objects
+    per project that all live until it ends; while they pile up the collector walks the growing heap
+    again and again (40 % of the alert scan's time at 10,000 projects, bench/scale.py). Reference
+    counting still frees what is dropped, and the collector resumes (and catches up) right after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 async def run_job(session: AsyncSession, name: str, now: dt.datetime, ctx: JobContext) -> JobResult:
     """Run job `name` for the moment `now` and commit its queued rows with its JobRun record.
 
@@ -38,7 +56,8 @@ async def run_job(session: AsyncSession, name: str, now: dt.datetime, ctx: JobCo
         raise ValueError("naive datetime: give an aware one")
     job = get_job(name)
     try:
-        result = await job(session, now, ctx)
+        with collector_paused():
+            result = await job(session, now, ctx)
         record = await session.get(JobRun, name)
         if record is None:
             record = JobRun(name=name, last_at=now)
@@ -52,4 +71,4 @@ async def run_job(session: AsyncSession, name: str, now: dt.datetime, ctx: JobCo
     return result
 
 
-__all__ = ["JOB_MODULES", "JOB_NAMES", "get_job", "run_job"]
+__all__ = ["JOB_MODULES", "JOB_NAMES", "collector_paused", "get_job", "run_job"]
