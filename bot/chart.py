@@ -4,6 +4,9 @@ Drawn for a phone (1080 px wide, large type) with matplotlib's Agg renderer thro
 (no pyplot state, safe in a worker thread). Chinese labels use Noto Sans CJK SC from the `mplfonts`
 package, registered from the installed package's own file: system fonts are never relied on, so the
 chart looks the same on every server and never falls back to boxes.
+
+matplotlib is imported when a chart is first drawn, not with this module: the service loads the
+digest job at every start (to catch up), and most starts draw no chart.
 """
 
 from __future__ import annotations
@@ -12,10 +15,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-
-from matplotlib import font_manager, rc_context
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from bot.rates import percent
 
@@ -38,6 +37,8 @@ def cjk_font_path() -> Path:
 @lru_cache(maxsize=1)
 def cjk_family() -> str:
     """Register the CJK font with matplotlib (once) and return its family name."""
+    from matplotlib import font_manager
+
     path = cjk_font_path()
     font_manager.fontManager.addfont(str(path))
     return font_manager.FontProperties(fname=str(path)).get_name()
@@ -61,6 +62,10 @@ def county_chart(bars: list[Bar], path: Path, *, title: str, legend: tuple[str, 
     """Draw the bars (top to bottom in the given order) as a PNG at `path`; returns the path.
 
     `legend` names the three segments; `rate_label` formats the completion rate shown at each bar's end."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     family = cjk_family()
     rows = max(len(bars), 1)
     height_in = 2.4 + 0.72 * rows
