@@ -38,7 +38,7 @@ from bot.cycle import cycle_for
 from bot.ledger_scan import ProjectFacts, assess_all, county_names, load_project_facts
 from bot.lights import Assessment, LightRules
 from bot.models import Person, Problem
-from bot.outbox import enqueue, outbox_key
+from bot.outbox import enqueue_many, outbox_key, row
 from bot.periods import period_of, previous_period
 from bot.problems import (
     STEP_ROLES,
@@ -54,6 +54,7 @@ from bot.problems import (
     with_notified,
 )
 from bot.reports import reported_project_ids
+from bot.workdays import is_workday
 from jobs.base import JobContext, JobResult
 
 INSERT_CHUNK = 500  # rows per multi-row INSERT (SQLite caps bound parameters)
@@ -188,7 +189,7 @@ class _Writer:
         self.today = ctx.local(now).date()
         self.send_at = ctx.send_after(now)
         self.facts, self.assessments, self.counties, self.audience = facts, assessments, counties, audience
-        self.queued = 0
+        self.rows: dict[str, dict[str, Any]] = {}  # by outbox key, queued together by flush()
         self.labels: dict[tuple[str, str], str] = {}
 
     def view(self, problem: OpenProblem, role: str, step: int) -> dict[str, Any]:
@@ -239,11 +240,13 @@ class _Writer:
                                    a=self.view(problem, person.role, view_step))
             payload: dict[str, Any] = {"text": text, "reply_markup": self._buttons(person, code) if buttons else None,
                                        "project_codes": [code]}
-            if await enqueue(
-                self.session, key=outbox_key(kind, person.id, str(problem.id), step), kind=kind,
-                chat_id=person.telegram_id, person_id=person.id, payload=payload, not_before=self.send_at,
-            ):
-                self.queued += 1
+            key = outbox_key(kind, person.id, str(problem.id), step)
+            self.rows[key] = row(key=key, kind=kind, chat_id=person.telegram_id, person_id=person.id,
+                                 payload=payload, not_before=self.send_at)
+
+    async def flush(self) -> int:
+        """Queue this run's messages in a few INSERTs; returns how many were new."""
+        return await enqueue_many(self.session, list(self.rows.values()))
 
 
 async def _open(session: AsyncSession, writer: _Writer, findings: list[Finding], now: dt.datetime) -> list[OpenProblem]:
@@ -346,6 +349,10 @@ async def _escalate(
 
 async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobResult:
     today = ctx.local(now).date()
+    if not is_workday(today):
+        # alerts are raised, escalated and cleared on working days, as the office works; the first
+        # run of the next working day catches up with whatever changed meanwhile
+        return JobResult(details=[ctx.render(ctx.settings.default_language, "cli_alerts.day_off", day=today)])
     rules = EscalationRules.from_settings(ctx.settings)
     facts = await load_project_facts(session)
     assessments = assess_all(facts, today, LightRules.from_settings(ctx.settings))
@@ -370,7 +377,7 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
     due = [p for p in due if p.id in known] + await with_details(session, [p for p in due if p.id not in known])
     taken = await _escalate(session, writer, sorted(due, key=lambda p: p.id), rules)
 
-    result = JobResult(queued=writer.queued)
+    result = JobResult(queued=await writer.flush())
     lang = ctx.settings.default_language
     result.add(ctx.render(lang, "cli_alerts.scanned", projects=len(facts), findings=len(findings)))
     if opened or closed or worse or better:

@@ -236,3 +236,15 @@ async def test_two_overlapping_runs_open_and_announce_a_problem_once(
     counts = await asyncio.gather(alerts(sessionmaker, settings, later), alerts(sessionmaker, settings, later))
     assert sorted(counts) == [0, 1]
     assert [o.key.rsplit(":", 1)[1] for o in await outbox(sessionmaker)] == ["1", "2"]
+
+
+async def test_alerts_wait_for_a_working_day(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    ids = await ledger(sessionmaker)  # red by late September
+    # Saturday 3 October 2026 is in the National Day holidays; Saturday 10 October a make-up working day
+    assert await alerts(sessionmaker, settings, local(2026, 10, 3, 10, 0)) == 0
+    assert await problems(sessionmaker) == []
+    assert await alerts(sessionmaker, settings, local(2026, 10, 10, 10, 0)) == 1
+    [first] = await outbox(sessionmaker)
+    assert first.person_id == ids["contact"]
