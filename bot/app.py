@@ -27,7 +27,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
@@ -70,6 +69,8 @@ def build_storage(
     """Dialog state in Redis when REDIS_URL is set (shared by instances, with a shared per-user lock),
     else in the database with a per-process lock."""
     if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage  # imports redis (~6 MB): only when it is used
+
         storage = RedisStorage.from_url(
             settings.redis_url, key_builder=DefaultKeyBuilder(prefix="qingshui", with_bot_id=True, with_destiny=True)
         )
