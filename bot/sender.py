@@ -67,6 +67,9 @@ PRESENCE_RENEW_SECONDS = 5.0
 SHARE_CHECK_SECONDS = 0.5  # how often a sender recounts the others and adjusts its share
 # A sender joining others waits until they have recounted and their last second's sends have aged out.
 JOIN_WAIT_SECONDS = SHARE_CHECK_SECONDS + 1.0
+# A sender whose share grows (another one left) takes it only after this: the other's last second of sends
+# still counts in Telegram's window (bench/fanout.py saw a 429 at the end of a two-sender wave without it).
+GROW_WAIT_SECONDS = 1.0
 RETRY_IN_PLACE_SECONDS = 10  # a shorter retry_after is waited out holding the claim; a longer one releases it
 BACKOFF_FIRST_SECONDS = 30.0  # then doubling: with 8 attempts a message is retried for about an hour
 BACKOFF_MAX_SECONDS = 3600.0
@@ -144,6 +147,8 @@ class Sender:
         self._share_checked = -float("inf")
         self._presence_renewed = -float("inf")
         self._joined = False
+        self._share: float | None = None  # the overall rate this sender uses (None: not yet counted)
+        self._grow_at: float | None = None  # when a larger share may be taken
 
     # ------------------------------------------------------------------ loop
 
@@ -237,12 +242,23 @@ class Sender:
                 self._presence_renewed = started
             senders = await live_names(session, PRESENCE_PREFIX, now)
         self._share_checked = started
-        self.pacer.set_global_rate(rate_share(self.settings.send_rate_global, senders, PRESENCE_PREFIX + self.name))
+        share = rate_share(self.settings.send_rate_global, senders, PRESENCE_PREFIX + self.name)
+        self.pacer.set_global_rate(self._settled_share(share, started))
         if not self._joined:
             self._joined = True
             if len(senders) > 1:
                 log.info("sender %s joins %s others: waiting for them to slow down", self.name, len(senders) - 1)
                 await asyncio.sleep(JOIN_WAIT_SECONDS)
+
+    def _settled_share(self, share: float, now: float) -> float:
+        """`share` at once when it is smaller; a larger one only GROW_WAIT_SECONDS after it was first seen."""
+        if self._share is None or share <= self._share:
+            self._share, self._grow_at = share, None
+        elif self._grow_at is None:
+            self._grow_at = now + GROW_WAIT_SECONDS
+        elif now >= self._grow_at:
+            self._share, self._grow_at = share, None
+        return self._share
 
     async def _leave(self) -> None:
         self._joined = False
