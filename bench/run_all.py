@@ -6,10 +6,10 @@
 Sizes (each benchmark's own command line runs it bigger; see bench/README.md):
 - ledger: 10,000 projects imported, re-imported, exported (bench/ledger.py), SQLite; target a few seconds
   each (≤ 5 s);
-- fanout: 300 reminders at 25/s, one sender then two sharing the outbox (bench/fanout.py), SQLite;
+- fanout: 1,000 reminders at 25/s, one sender then two sharing the outbox (bench/fanout.py), SQLite;
 - digest: alert scan and digest figures on 10,000 projects with 10 reports each (bench/digest.py), SQLite;
-- ingest: 200 one-message reports through the Dispatcher and 200 through the floor, SQLite and PostgreSQL
-  (bench/ingest.py);
+- ingest: 200 one-message reports through the Dispatcher and 200 through the floor, one at a time and
+  8 at once, SQLite and PostgreSQL (bench/ingest.py);
 - scale: 1,000 and 10,000 projects with 50 reports each (bench/scale.py), SQLite;
 - memory: an idle `bot run` with 10,000 projects (bench/memory.py).
 Ratio: above 1 the target is met with that margin (target / measured for times and sizes, measured /
@@ -46,7 +46,7 @@ async def run_ledger(projects: int = 10_000) -> list[Figure]:
             for label, seconds, _ in results]
 
 
-async def run_fanout(recipients: int = 300, rate: float = 25.0) -> list[Figure]:
+async def run_fanout(recipients: int = 1000, rate: float = 25.0) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="qs_all_fanout_") as tmp:
         folder = Path(tmp)
         rows = await fanout.run_backend("sqlite", f"sqlite+aiosqlite:///{folder / 'fanout.db'}", folder, rate,
@@ -74,7 +74,7 @@ async def run_digest(projects: int = 10_000, reports: int = 10) -> list[Figure]:
 
 
 async def run_ingest(postgres: str | None) -> list[Figure]:
-    return await ingest.measure(reports=200, projects=1000, postgres=postgres)
+    return await ingest.measure(reports=200, projects=1000, postgres=postgres, concurrency=(1, 8))
 
 
 async def run_scale() -> list[Figure]:
