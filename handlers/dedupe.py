@@ -108,7 +108,7 @@ class DedupeMiddleware(BaseMiddleware):
                 session.add(ProcessedUpdate(update_id=update_id, at=utcnow()))
                 with suppress(IntegrityError):  # a duplicate recorded it first
                     await session.commit()
-        except SQLAlchemyError:
+        except (SQLAlchemyError, OSError):  # asyncpg's own OSError when it cannot connect
             log.warning("update %s: could not record it as handled", update_id, exc_info=True)
 
     async def _prune(self) -> None:
@@ -120,5 +120,5 @@ class DedupeMiddleware(BaseMiddleware):
             async with self.sessionmaker() as session:
                 await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < utcnow() - KEEP))
                 await session.commit()
-        except SQLAlchemyError:
+        except (SQLAlchemyError, OSError):
             log.warning("could not prune old processed updates", exc_info=True)

@@ -105,3 +105,18 @@ async def test_old_records_are_pruned(sessionmaker: async_sessionmaker[AsyncSess
     async with sessionmaker() as session:
         kept = set(await session.scalars(select(ProcessedUpdate.update_id)))
     assert kept == {2, UPDATE.update_id}
+
+
+async def test_a_database_gone_after_the_handler_does_not_turn_its_answer_into_an_error(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Recording a read-only update and pruning are best effort: the person already has their answer."""
+
+    def refused() -> AsyncSession:
+        raise ConnectionRefusedError(111, "Connect call failed")  # what asyncpg raises, unwrapped
+
+    async def answers(_event: Any, _data: dict[str, Any]) -> str:
+        return "answered"
+
+    mw = DedupeMiddleware(refused)  # type: ignore[arg-type]
+    assert await feed(mw, sessionmaker, answers) == "answered"
