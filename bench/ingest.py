@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--concurrency", default="1",
                         help="updates handled at once, comma-separated runs (polling hands each update to a task)")
-    parser.add_argument("--profile", action="store_true", help="print where the dispatcher's time goes (pyinstrument)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print where the dispatcher's time goes (pyinstrument; PROFILE_ALL=1: every frame)")
     parser.add_argument("--serve-fake", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_fake is not None:
