@@ -1,0 +1,49 @@
+"""The project card after a report: what a contact sees once their report is saved, or found to be a
+duplicate of one already saved (the same Telegram update handled twice, e.g. by two instances)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.lights import LightRules
+from bot.project_views import project_by_code, project_card
+from bot.reports import ReportInput, save_report
+from tests import factories
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
+
+
+async def test_card_after_a_duplicate_update_shows_the_saved_report(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as s:
+        county = await factories.county(s, "祁县", 1)
+        await factories.project(s, county, "JZ-017", progress=30,
+                                milestones=(("管网铺设", dt.date(2026, 12, 1), None),))
+        contact = await factories.person(s, "contact", county, name="王联络")
+        await s.commit()
+    async with sessionmaker() as s:
+        project = await project_by_code(s, "jz017")
+        assert project is not None
+        saved = await save_report(s, project, ReportInput(progress=40, text="管网铺设过半"), person_id=contact.id,
+                                  now=NOW, tz=TZ, update_id=77)
+        assert saved is not None
+
+    async with sessionmaker() as s:  # the same update handled again, saying something else by then
+        project = await project_by_code(s, "JZ-017")
+        assert project is not None
+        again = await save_report(s, project, ReportInput(progress=55), person_id=contact.id, now=NOW, tz=TZ,
+                                  update_id=77)
+        assert again is None
+        card = await project_card(s, project, now=NOW, tz=TZ, rules=LightRules())
+
+    assert card.project.progress == 40 and card.county == "祁县"
+    assert [m.name for m in card.milestones] == ["管网铺设"]
+    assert card.reported
+    assert card.latest is not None
+    latest = card.latest
+    assert (latest.progress, latest.who, latest.text, latest.undone) == (40, "王联络", "管网铺设过半", False)
