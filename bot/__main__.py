@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from bot.config import SettingsError, load_settings
 from bot.errors import UserError
+from bot.texts import render
 
 # command -> module in bot.commands with `async def main(args, settings) -> int`
 COMMANDS = {
@@ -26,44 +27,56 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qingshui", description="清水 Qingshui — the ledger bot")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
+    def h(key: str) -> str:
+        return render(lang, f"cli_help.{key}")
+
+    parser = argparse.ArgumentParser(prog="qingshui", description=h("program"))
+    parser.add_argument("-v", "--verbose", action="store_true", help=h("verbose"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="run the service: bot, scheduler and sender")
-    demo = sub.add_parser("demo", help="the whole service offline on the sample ledger, one simulated month")
-    demo.add_argument("--out", default=None, help="output folder (default DATA_DIR/demo)")
+    sub.add_parser("run", help=h("run"))
+    demo = sub.add_parser("demo", help=h("demo"))
+    demo.add_argument("--out", default=None, help=h("demo_out"))
 
-    imp = sub.add_parser("import", help="import the ledger from .xlsx or .csv (all or nothing)")
-    imp.add_argument("file", nargs="?", help="the ledger file")
-    imp.add_argument("--sample", action="store_true", help="load the sample ledger shipped with Qingshui")
-    imp.add_argument("--new-counties", action="store_true", help="allow counties not yet known")
-    imp.add_argument("--milestones", default=None, help="a second CSV with the milestones (for .csv imports)")
+    imp = sub.add_parser("import", help=h("import_"))
+    imp.add_argument("file", nargs="?", help=h("import_file"))
+    imp.add_argument("--sample", action="store_true", help=h("import_sample"))
+    imp.add_argument("--new-counties", action="store_true", help=h("import_new_counties"))
+    imp.add_argument("--milestones", default=None, help=h("import_milestones"))
 
-    exp = sub.add_parser("export", help="export the ledger to .xlsx or .csv")
-    exp.add_argument("file")
-    tpl = sub.add_parser("template", help="write an empty ledger workbook to fill in")
-    tpl.add_argument("file")
-    sub.add_parser("stats", help="the city's totals and rates, then one row per county")
+    exp = sub.add_parser("export", help=h("export"))
+    exp.add_argument("file", help=h("export_file"))
+    tpl = sub.add_parser("template", help=h("template"))
+    tpl.add_argument("file", help=h("template_file"))
+    sub.add_parser("stats", help=h("stats"))
 
-    inv = sub.add_parser("invite", help="create a one-time invite and print its link")
-    inv.add_argument("--role", required=True, choices=["admin", "leader", "county_leader", "contact"])
-    inv.add_argument("--county", default=None)
-    inv.add_argument("--name", default="")
-    sub.add_parser("people", help="who is bound, with role, county and reachability")
+    inv = sub.add_parser("invite", help=h("invite"))
+    inv.add_argument("--role", required=True, choices=["admin", "leader", "county_leader", "contact"],
+                     help=h("invite_role"))
+    inv.add_argument("--county", default=None, help=h("invite_county"))
+    inv.add_argument("--name", default="", help=h("invite_name"))
+    sub.add_parser("people", help=h("people"))
 
-    jobs = sub.add_parser("jobs", help="list the scheduled jobs or run one now")
+    jobs = sub.add_parser("jobs", help=h("jobs"))
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
-    jobs_sub.add_parser("list", help="each job with its next run")
-    run = jobs_sub.add_parser("run", help="run a job now, as if the clock read --at")
+    jobs_sub.add_parser("list", help=h("jobs_list"))
+    run = jobs_sub.add_parser("run", help=h("jobs_run"))
     run.add_argument("name", choices=["reminders", "alerts", "digest"])
-    run.add_argument("--at", default=None, help="ISO date-time, in the city's zone unless it has an offset")
+    run.add_argument("--at", default=None, help=h("jobs_at"))
     return parser
 
 
+def _help_language() -> str:
+    """The language for --help: DEFAULT_LANGUAGE when the settings load, else Chinese (a bad setting is
+    reported after parsing, in one line)."""
+    try:
+        return load_settings().default_language
+    except SettingsError:
+        return "zh"
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(_help_language()).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

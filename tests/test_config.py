@@ -57,3 +57,16 @@ def test_run_without_token_says_what_to_set(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(SettingsError) as err:
         settings.require_token()
     assert "BOT_TOKEN" in str(err.value) and "@BotFather" in str(err.value)
+
+
+@pytest.mark.parametrize(("lang", "word"), [("zh", "运行服务"), ("en", "run the service")])
+def test_command_line_help_is_in_the_default_language(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lang: str, word: str
+) -> None:
+    monkeypatch.setenv("DEFAULT_LANGUAGE", lang)
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert word in out
+    assert all(command in out for command in ("run", "demo", "import", "export", "stats", "invite", "jobs"))
