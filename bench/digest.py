@@ -18,23 +18,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import random
-import socket
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*` importable when run as a file
+
+from bench._common import PG_DEFAULT, pg_answers, pg_database
 from bot.db import make_engine, make_sessionmaker, migrate
 from bot.digest import figures_for, gather
 from bot.lights import LightRules, expected_progress
@@ -46,7 +46,6 @@ from jobs.registry import get_job, run_job
 SH = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=SH).astimezone(dt.UTC)  # after November's deadline
 COUNTIES = ("榆次区", "太谷区", "祁县", "平遥县", "介休市", "灵石县", "寿阳县", "昔阳县", "和顺县", "左权县", "榆社县")
-PG_DEFAULT = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 CHUNK = 5000
 REPEAT = 3  # steady scans and digests are timed as the best of this many runs
 
@@ -237,22 +236,6 @@ async def one(url: str, projects: int, reports: int, data_dir: Path, show_plan: 
         await engine.dispose()
 
 
-def _answers(url: str) -> bool:
-    parsed = make_url(url)
-    try:
-        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-async def _pg_admin(url: str, sql: str) -> None:
-    engine = make_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(sql))
-    await engine.dispose()
-
-
 async def main_async(args: argparse.Namespace) -> None:
     sizes = [int(n) for n in args.projects.split(",")]
     runs = [(n, args.reports) for n in sizes] + [(max(sizes), max(1, args.reports // 5))]
@@ -265,20 +248,15 @@ async def main_async(args: argparse.Namespace) -> None:
             table.append(("SQLite", projects, reports,
                           await one(url, projects, reports, folder, args.explain and index == len(sizes) - 1)))
         if args.postgres:
-            if not _answers(args.postgres):
+            if not pg_answers(args.postgres):
                 print(f"PostgreSQL at {args.postgres}: does not answer, skipped")
             else:
                 print("PostgreSQL:")
                 for index, (projects, reports) in enumerate(runs):
-                    name = f"qs_bench_{uuid.uuid4().hex[:8]}"
-                    await _pg_admin(args.postgres, f'CREATE DATABASE "{name}"')
-                    try:
-                        url = args.postgres.rsplit("/", 1)[0] + f"/{name}"
+                    async with pg_database(args.postgres) as url:
                         table.append(("PostgreSQL", projects, reports,
                                       await one(url, projects, reports, folder,
                                                 args.explain and index == len(sizes) - 1)))
-                    finally:
-                        await _pg_admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print()
     print(f"{'database':<11} {'projects':>9} {'reports':>9} {'alerts 1st':>11} {'alerts':>8} {'digest':>8}")
     for db, projects, reports, t in table:

@@ -11,21 +11,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import random
-import socket
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*` importable when run as a file
 
+from bench._common import PG_DEFAULT, pg_answers, pg_database
 from bot.db import make_engine, make_sessionmaker, migrate
 from bot.ledger_export import MILESTONE_EXPORT_COLUMNS, Sheet, write_xlsx
 from bot.ledger_format import CITY_SHEET, JINZHONG_COUNTIES, LEDGER_COLUMNS, MILESTONE_SHEET, STATUS_LABELS
@@ -33,7 +30,6 @@ from bot.ledger_io import export_ledger, import_ledger
 
 NOW = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
 CATEGORIES = ("雨污分流改造", "工业废水深度处理", "面源污染治理", "入河排污口整治", "污水处理厂提标", "生态修复")
-PG_DEFAULT = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
 def make_ledger(count: int, *, changed: bool = False, seed: int = 7) -> tuple[list[list[Any]], list[list[Any]]]:
@@ -111,22 +107,6 @@ async def run(url: str, files: dict[str, Path], out: Path) -> list[tuple[str, fl
     return results
 
 
-def _answers(url: str) -> bool:
-    parsed = make_url(url)
-    try:
-        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-async def _pg_admin(url: str, sql: str) -> None:
-    engine = make_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(sql))
-    await engine.dispose()
-
-
 async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -139,16 +119,12 @@ async def main_async(args: argparse.Namespace) -> None:
         print("SQLite:")
         await run(f"sqlite+aiosqlite:///{folder / 'bench.db'}", files, folder)
 
-        if not _answers(args.postgres):
+        if not pg_answers(args.postgres):
             print("PostgreSQL: does not answer, skipped")
             return
-        name = f"qs_bench_{uuid.uuid4().hex[:8]}"
-        await _pg_admin(args.postgres, f'CREATE DATABASE "{name}"')
-        try:
+        async with pg_database(args.postgres) as url:
             print("PostgreSQL:")
-            await run(args.postgres.rsplit("/", 1)[0] + f"/{name}", files, folder)
-        finally:
-            await _pg_admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await run(url, files, folder)
 
 
 def main() -> None:
