@@ -161,11 +161,12 @@ class Sender:
         log.info("sender %s started", self.name)
         try:
             while not stop.is_set():
+                # cleared before draining, so a kick that comes while draining is not lost
+                self._kicked.clear()
                 try:
                     await self.drain_once(stop)
                 except Exception:  # the database away, or a bug: keep the service's sender alive
                     log.exception("sender %s: draining failed; trying again shortly", self.name)
-                self._kicked.clear()
                 waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._kicked.wait())]
                 try:
                     await asyncio.wait(waits, timeout=self._idle_seconds(), return_when=asyncio.FIRST_COMPLETED)
