@@ -5,6 +5,7 @@ With CI=true an unreachable PostgreSQL fails the PostgreSQL tests instead of ski
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -64,32 +65,40 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def _pg_database() -> Iterator[str]:
-    """One database per test session (created, migrated, dropped), emptied between tests."""
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "qs_test") -> Iterator[str]:
+    """A new, migrated PostgreSQL database (other tests share the server); dropped afterwards."""
     need_postgres()
-    name = f"qs_test_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
 
-    async def run(sql: str) -> None:
-        engine = make_engine(admin, isolation_level="AUTOCOMMIT")
+    async def admin(sql: str) -> None:
+        engine = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         async with engine.connect() as conn:
             await conn.execute(text(sql))
         await engine.dispose()
 
-    run_sync(run(f'CREATE DATABASE "{name}"'))
-    url = admin.rsplit("/", 1)[0] + f"/{name}"
-    run_sync(migrate(url))
-    yield url
-    run_sync(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_sync(admin(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        run_sync(migrate(url))
+        yield url
+    finally:
+        run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _truncate(url: str) -> None:
+async def empty_pg_database(url: str) -> None:
     engine = make_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[str]:
+    """One database per test session, emptied between tests."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -100,7 +109,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("_sqlite_template"), path)
         return f"sqlite+aiosqlite:///{path}"
     url = request.getfixturevalue("_pg_database")
-    await _truncate(url)
+    await empty_pg_database(url)
     return url
 
 

@@ -13,9 +13,8 @@ import os
 import signal
 import socket
 import sys
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +23,16 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.db import make_engine, migrate
 from bot.fake_telegram import BOT_ID, FakeTelegram
 from bot.lease import SCHEDULER_LEASE
-from bot.models import Base, County, Lease, Outbox, Person, Project, Report, utcnow
+from bot.models import County, Lease, Outbox, Person, Project, Report, utcnow
 from bot.periods import period_of
 from bot.sender import PRESENCE_PREFIX
-from tests.conftest import PG_ADMIN_URL, need_postgres, run_sync
+from tests.conftest import empty_pg_database, fresh_pg_database  # noqa: F401 (re-exported for the fault tests)
 
 TOKEN = f"{BOT_ID}:TEST"
 SECRET = "fault-test-secret"
@@ -171,35 +169,6 @@ async def services() -> AsyncIterator[Callable[[str, dict[str, str], Path], Awai
 
 
 # ---------------------------------------------------------------------------------------------- databases
-
-
-@contextlib.contextmanager
-def fresh_pg_database(prefix: str = "qs_fault") -> Iterator[str]:
-    """A new, migrated PostgreSQL database for one test module (other tests share the server); dropped after."""
-    need_postgres()
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        engine = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    run_sync(admin(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        run_sync(migrate(url))
-        yield url
-    finally:
-        run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def empty_pg_database(url: str) -> None:
-    engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
 
 
 def via(url: str, port: int) -> str:
