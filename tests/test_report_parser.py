@@ -233,3 +233,12 @@ def test_milestone_named_with_a_completion_word_is_reached(text: str) -> None:
     names = ["支管及入户改造完成", "主管网铺设"]
     assert match_milestones(text, names) == ["支管及入户改造完成"]
     assert parse_report(text, names).milestones == ("支管及入户改造完成",)
+
+
+def test_milestone_names_written_differently_from_the_ledger_are_found() -> None:
+    # the ledger's spacing, width and case need not be the contact's: names are matched as normalized
+    names = ["泵站 建设", "ＰＵＭＰ Station", "道路恢复"]
+    text = "JZ-017 泵站建设完成，pump  station done"
+    assert match_milestones(text, names) == ["泵站 建设", "ＰＵＭＰ Station"]
+    assert parse_report(text, names).milestones == ("泵站 建设", "ＰＵＭＰ Station")
+    assert parse_report("JZ-017 80%", names).milestones == ()
