@@ -18,7 +18,7 @@ from bot.lights import Assessment, LightRules, MilestoneState, ProjectState, ass
 from bot.models import Change, County, Milestone, Person, Project, Report
 from bot.periods import period_of
 from bot.report_parser import find_code
-from bot.reports import reported_project_ids
+from bot.reports import COUNTING_KINDS, reported_project_ids
 
 _UNDO = aliased(Report, name="undo")  # built once: aliasing a mapped class per query costs ~2 ms
 
@@ -167,8 +167,11 @@ def _report_view(report: Report, who: str, undone: set[int], tz: ZoneInfo) -> Re
 
 
 async def project_card(
-    session: AsyncSession, project: Project, *, now: dt.datetime, tz: ZoneInfo, rules: LightRules
+    session: AsyncSession, project: Project, *, now: dt.datetime, tz: ZoneInfo, rules: LightRules,
+    saved: tuple[Report, str] | None = None,
 ) -> Card:
+    """`saved`: the report the caller has just saved (or found repeated) and its author's name: it is
+    the project's latest and counts for this month, so the card after a report reads nothing more."""
     if inspect(project).expired:  # a rollback (a duplicate report) expired it
         await session.refresh(project)
     unloaded = [name for name in ("milestones", "county") if name in inspect(project).unloaded]
@@ -176,6 +179,11 @@ async def project_card(
         await session.refresh(project, unloaded)
     assessment = assess(state_of(project), now.astimezone(tz).date(), rules)
     period = period_of(now, tz)
+    if saved is not None:
+        report, who = saved
+        return Card(project=project, county=project.county.name, assessment=assessment,
+                    milestones=tuple(project.milestones), latest=_report_view(report, who, set(), tz), period=period,
+                    reported=report.period == period and report.kind in COUNTING_KINDS)
     reported = bool(await reported_project_ids(session, period, [project.id]))
     # the latest report with its author's name and whether it was taken back, in one query
     latest_row = (await session.execute(

@@ -129,6 +129,8 @@ async def save_report(
         next_steps=data.next_steps,
         update_id=update_id,
         milestone_ids=list(data.milestone_ids),
+        # set, not loaded: inserted with the report, and the card shown next needs no read for them
+        photos=[Photo(file_id=p.file_id, file_unique_id=p.file_unique_id, path=p.path) for p in data.photos],
     )
     if not data.no_change:  # in the INSERT itself, not a second UPDATE after the flush
         report.status, report.progress = resolve(project, data)
@@ -141,9 +143,6 @@ async def save_report(
         if update_id is not None:
             return None
         raise
-    for photo in data.photos:
-        session.add(Photo(report_id=report.id, file_id=photo.file_id, file_unique_id=photo.file_unique_id,
-                          path=photo.path))
     if not data.no_change:
         status, progress = resolve(project, data)
         values: dict[str, object] = {"status": status, "progress": progress}

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.lights import LightRules
-from bot.models import Person, Project
+from bot.models import Person, Project, Report
 from bot.project_views import project_card
 from bot.texts import Texts
 from handlers.common import Clock, answer
@@ -16,10 +16,12 @@ from handlers.keyboards import card_keyboard
 
 async def send_card(
     event: Message | CallbackQuery, project: Project, person: Person, session: AsyncSession, settings: Settings,
-    texts: Texts, lang: str, clock: Clock, *, undo: bool = False, header: str = "",
+    texts: Texts, lang: str, clock: Clock, *, undo: bool = False, header: str = "", saved: Report | None = None,
 ) -> Message:
-    """The card, after `header` (what just happened) when given; with an undo button after a report."""
-    card = await project_card(session, project, now=clock(), tz=settings.tz, rules=LightRules.from_settings(settings))
+    """The card, after `header` (what just happened) when given; with an undo button after a report
+    (`saved`, written by `person`)."""
+    card = await project_card(session, project, now=clock(), tz=settings.tz, rules=LightRules.from_settings(settings),
+                              saved=(saved, person.name) if saved is not None else None)
     text = texts(lang, "project.card", card=card)
     return await answer(event, f"{header}\n\n{text}" if header else text,
                         card_keyboard(texts, lang, person, project, undo=undo))

@@ -454,7 +454,7 @@ async def save(
     header = texts(lang, "report.saved", project=project, undo_minutes=settings.undo_minutes) if report else \
         texts(lang, "quick.duplicate")
     await send_card(query, project, person, session, settings, texts, lang, clock, undo=report is not None,
-                    header=header)
+                    header=header, saved=report)
 
 
 # --- anything else while a dialog is open --------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import ProjectAction, QuickAction
 from bot.config import Settings
-from bot.models import Person, Photo, Project
+from bot.models import Person, Photo, Project, Report
 from bot.periods import period_of
 from bot.project_views import county_projects
 from bot.report_parser import ParsedReport, ProblemCode, find_codes, parse_report
@@ -166,9 +166,9 @@ class Reply:
     async def say(self, name: str, rows: Rows | None = None, **context: Any) -> None:
         await answer(self.event, self.t(name, **context), inline(rows) if rows else None)
 
-    async def card(self, project: Project, header: str, *, undo: bool = False) -> None:
+    async def card(self, project: Project, header: str, *, saved: Report | None = None) -> None:
         await send_card(self.event, project, self.person, self.session, self.settings, self.texts, self.lang,
-                        self.clock, undo=undo, header=header)
+                        self.clock, undo=saved is not None, header=header, saved=saved)
 
 
 def _understood(project: Project, data: ReportInput | ParsedReport, milestones: list[str]) -> dict[str, Any]:
@@ -263,7 +263,7 @@ async def _save(r: Reply, project: Project, data: ReportInput, update_id: int, g
     await _remember_album(r.state, group, {"report_id": report.id, "code": project.code})
     name = "quick.no_change_saved" if data.no_change else "quick.saved"
     await r.card(project, r.t(name, code=project.code, period=report.period, photos=len(data.photos),
-                              undo_minutes=r.settings.undo_minutes), undo=True)
+                              undo_minutes=r.settings.undo_minutes), saved=report)
 
 
 async def _photos_of(message: Message, bot: Bot, settings: Settings, code: str, clock: Clock,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.lights import LightRules
 from bot.project_views import project_by_code, project_card
-from bot.reports import ReportInput, save_report
+from bot.reports import PhotoInput, ReportInput, save_report
 from tests import factories
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -47,3 +47,31 @@ async def test_card_after_a_duplicate_update_shows_the_saved_report(
     assert card.latest is not None
     latest = card.latest
     assert (latest.progress, latest.who, latest.text, latest.undone) == (40, "王联络", "管网铺设过半", False)
+
+
+async def test_card_from_the_saved_report_is_the_card_read_back(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """After a save the card is built from the report in hand (no reads); it must say what a fresh read says:
+    a new report with photos, then the same report sent again (found as a repeat, the earlier one shown)."""
+    async with sessionmaker() as s:
+        county = await factories.county(s, "祁县", 1)
+        await factories.project(s, county, "JZ-017", progress=30)
+        contact = await factories.person(s, "contact", county, name="王联络")
+        await s.commit()
+    data = ReportInput(progress=45, text="泵站基础浇筑", photos=(PhotoInput("f1", "u1", "photos/a.jpg"),
+                                                                 PhotoInput("f2", "u2", "")))
+    for attempt in ("new", "repeat"):
+        async with sessionmaker() as s:
+            project = await project_by_code(s, "JZ-017")
+            assert project is not None
+            report = await save_report(s, project, data, person_id=contact.id, now=NOW, tz=TZ)
+            assert report is not None
+            held = await project_card(s, project, now=NOW, tz=TZ, rules=LightRules(), saved=(report, "王联络"))
+        async with sessionmaker() as s:
+            project = await project_by_code(s, "JZ-017")
+            assert project is not None
+            read = await project_card(s, project, now=NOW, tz=TZ, rules=LightRules())
+        assert held.latest == read.latest, attempt
+        assert (held.reported, held.period, held.assessment) == (read.reported, read.period, read.assessment)
+        assert held.latest is not None and held.latest.photos == 2 and held.latest.photo_paths == ("photos/a.jpg",)
