@@ -58,11 +58,13 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # the templates ship with the package: no file checks on every render
     )
     env.filters.update(pct=_pct, num=_num, date=_date, signed=_signed)
     return env
 
 
+@lru_cache(maxsize=None)
 def _module(lang: str, file: str) -> Any:
     env = environment()
     for ext in ("html", "txt"):
