@@ -156,8 +156,8 @@ async def chat_a_little(fake: FakeTelegram, url: str) -> int:
         fake.send_text(telegram_id, text)
         await fake.wait_idle(timeout=30)
     card = fake.messages_to(contact)[-1]
-    if card.callback_data:
-        fake.press(contact, card, card.callback_data[0])
+    if card.callback_data():
+        fake.press(contact, card, card.callback_data()[0])
         await fake.wait_idle(timeout=30)
     return len(fake.sent) - before
 
