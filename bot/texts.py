@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ def environment() -> Environment:
     return env
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module(lang: str, file: str) -> Any:
     env = environment()
     for ext in ("html", "txt"):
