@@ -12,8 +12,9 @@ when it answers.
   fake Bot API (bot/fake_telegram, run in a process of its own as Telegram would be: `--bot http`, the
   default) or has a session that records each call and answers with a made-up Message (`--bot record`).
 - floor: per report a fresh session, the project and the person read (`session.get`, one SELECT), and
-  bot.reports.save_report (the Report row, the ledger update, the Change rows, one commit): the work a
-  report cannot do without. Run the same way (one at a time, or N at once).
+  the same inserts as the dispatcher's, in one commit: bot.reports.save_report (the Report row, the ledger
+  update, the Change rows) and the update's processed_updates row (what makes a redelivered update a
+  no-op): the work a report cannot do without. Run the same way (one at a time, or N at once).
 
 Both run on the same ledger (bench/digest.py's builder: counties, contacts, projects with milestones
 and a few months of reports), on disjoint sets of started projects, alternating in batches so that
@@ -53,7 +54,7 @@ from bot.app import build_bot, build_dispatcher
 from bot.config import Settings
 from bot.db import make_engine, make_sessionmaker, migrate
 from bot.fake_telegram import FakeTelegram
-from bot.models import Milestone, Person, Project, Report
+from bot.models import Milestone, Person, ProcessedUpdate, Project, Report
 from bot.reports import ReportInput, save_report
 
 TOKEN = "123456:BENCH"
@@ -218,6 +219,7 @@ async def run_backend(backend: str, db_url: str, data_dir: Path, reports: int, p
                 async with maker() as s:
                     project = await s.get_one(Project, pid)
                     person_id = await s.scalar(select(Person.id).where(Person.telegram_id == telegram_id))
+                    s.add(ProcessedUpdate(update_id=update_id, at=NOW))  # the report's update, applied once
                     await save_report(s, project, ReportInput(progress=progress, text=NOTE), person_id=person_id,
                                       now=NOW, tz=SH, update_id=update_id)
 
