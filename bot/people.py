@@ -16,10 +16,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import ROLES, County, Invite, Person, utcnow
+from bot.models import ROLES, County, Invite, Person, ProcessedUpdate, utcnow
 
 COUNTY_ROLES = ("contact", "county_leader")  # roles that belong to one county
 CODE_BYTES = 12  # 16 URL-safe characters
@@ -135,6 +135,16 @@ async def ensure_admin(
 
 async def person_by_telegram_id(session: AsyncSession, telegram_id: int) -> Person | None:
     return await session.scalar(select(Person).where(Person.telegram_id == telegram_id))
+
+
+async def writer_of_update(
+    session: AsyncSession, telegram_id: int, update_id: int
+) -> tuple[Person | None, bool | None]:
+    """Who wrote, and whether this update was handled already (Telegram redelivers), in one query, as
+    every update asks both. (None, None) for someone unknown: then nothing is said about the update."""
+    handled = exists().where(ProcessedUpdate.update_id == update_id)
+    row = (await session.execute(select(Person, handled).where(Person.telegram_id == telegram_id))).first()
+    return (row[0], bool(row[1])) if row is not None else (None, None)
 
 
 async def mark_reachable(session: AsyncSession, person: Person) -> None:

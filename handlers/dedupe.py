@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from bot.models import ProcessedUpdate, utcnow
+from handlers.identity import UPDATE_HANDLED
 
 log = logging.getLogger(__name__)
 KEEP = dt.timedelta(days=2)  # Telegram keeps an unconfirmed update for 24 hours
@@ -77,7 +78,10 @@ class DedupeMiddleware(BaseMiddleware):
             return await handler(event, data)
         session: AsyncSession = data["session"]
         update_id = event.update_id
-        if await session.get(ProcessedUpdate, update_id) is not None:
+        handled = data.pop(UPDATE_HANDLED, None)  # IdentityMiddleware's, when it knew the writer
+        if handled is None:
+            handled = await session.get(ProcessedUpdate, update_id) is not None
+        if handled:
             log.info("update %s delivered again: dropped", update_id)
             return None
         record = _RecordOnCommit(update_id)

@@ -1,4 +1,5 @@
-"""Who is writing: injects `person` (the bound Person, or None) and `lang` (theirs, else their client's).
+"""Who is writing: injects `person` (the bound Person, or None) and `lang` (theirs, else their client's);
+and, read in the same query, whether the update was handled already (for DedupeMiddleware, next).
 
 ADMIN_IDS become administrators on first contact; someone the sender marked unreachable (they had
 blocked the bot) is reachable again as soon as they write."""
@@ -9,13 +10,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.people import ensure_admin, mark_reachable, person_by_telegram_id
+from bot.people import ensure_admin, mark_reachable, person_by_telegram_id, writer_of_update
 from bot.texts import LANGUAGES
 from handlers.common import lang_for
+
+UPDATE_HANDLED = "update_handled"  # True/False for DedupeMiddleware; absent or None: it asks itself
 
 
 class IdentityMiddleware(BaseMiddleware):
@@ -32,7 +35,10 @@ class IdentityMiddleware(BaseMiddleware):
         session: AsyncSession = data["session"]
         person = None
         if user is not None and not user.is_bot:
-            person = await person_by_telegram_id(session, user.id)
+            if isinstance(event, Update):  # whether it was handled already comes with the same query
+                person, data[UPDATE_HANDLED] = await writer_of_update(session, user.id, event.update_id)
+            else:
+                person = await person_by_telegram_id(session, user.id)
             client_lang = lang_for(user.language_code, self.settings.default_language)
             if user.id in self.settings.admin_ids and (person is None or person.role != "admin"):
                 person = await ensure_admin(session, telegram_id=user.id, telegram_name=user.full_name,

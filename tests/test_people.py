@@ -15,8 +15,17 @@ from bot.cli_table import display_width
 from bot.commands import people as people_command
 from bot.db import make_engine, make_sessionmaker
 from bot.errors import UserError
-from bot.models import Invite, Person
-from bot.people import InviteError, RedeemFailure, create_invite, ensure_admin, hash_code, list_people, redeem
+from bot.models import Invite, Person, ProcessedUpdate, utcnow
+from bot.people import (
+    InviteError,
+    RedeemFailure,
+    create_invite,
+    ensure_admin,
+    hash_code,
+    list_people,
+    redeem,
+    writer_of_update,
+)
 from tests import factories
 from tests.conftest import make_settings
 
@@ -123,3 +132,17 @@ async def test_the_cli_refuses_an_unknown_county(sqlite_url: str, tmp_path: Path
     with pytest.raises(UserError, match="榆次区"):
         await people_command.main(argparse.Namespace(command="invite", role="contact", county="榆次区", name=""),
                                   settings)
+
+
+async def test_the_writer_and_whether_their_update_was_handled(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    async with sessionmaker() as s:
+        county = await factories.county(s, "祁县", 1)
+        contact = await factories.person(s, "contact", county, name="王联络", telegram_id=5001)
+        s.add(ProcessedUpdate(update_id=77, at=utcnow()))
+        await s.commit()
+    async with sessionmaker() as s:
+        person, handled = await writer_of_update(s, 5001, 78)
+        assert person is not None and person.id == contact.id and handled is False
+        person, handled = await writer_of_update(s, 5001, 77)  # delivered again
+        assert person is not None and handled is True
+        assert await writer_of_update(s, 9999, 77) == (None, None)  # a stranger: nothing said
