@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -32,8 +33,10 @@ class ProjectFacts:
         return self.state.status
 
 
-async def load_project_facts(session: AsyncSession, county_id: int | None = None) -> list[ProjectFacts]:
-    """Every project (of one county, or all) with its milestones, in two queries."""
+async def load_project_facts(
+    session: AsyncSession, county_id: int | None = None, *, ids: Sequence[int] | None = None
+) -> list[ProjectFacts]:
+    """Every project (of one county, or all; or those of `ids`) with its milestones, in two queries, by code."""
     query = select(
         Project.id, Project.code, Project.name, Project.county_id, Project.status, Project.progress,
         Project.planned_start, Project.planned_finish,
@@ -42,6 +45,9 @@ async def load_project_facts(session: AsyncSession, county_id: int | None = None
     if county_id is not None:
         query = query.where(Project.county_id == county_id)
         ms_query = ms_query.join(Project, Project.id == Milestone.project_id).where(Project.county_id == county_id)
+    if ids is not None:
+        query = query.where(Project.id.in_(list(ids)))
+        ms_query = ms_query.where(Milestone.project_id.in_(list(ids)))
     milestones: dict[int, list[tuple[int, MilestoneState]]] = defaultdict(list)
     for project_id, ms_id, name, due, done in await session.execute(ms_query):
         milestones[project_id].append((ms_id, MilestoneState(name, due, done)))

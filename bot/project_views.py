@@ -18,7 +18,7 @@ from bot.lights import Assessment, LightRules, MilestoneState, ProjectState, ass
 from bot.models import Change, County, Milestone, Person, Project, Report
 from bot.periods import period_of
 from bot.report_parser import find_code
-from bot.reports import COUNTING_KINDS, reported_project_ids
+from bot.reports import COUNTING_KINDS, reported_project_ids, reported_query
 
 _UNDO = aliased(Report, name="undo")  # built once: aliasing a mapped class per query costs ~2 ms
 
@@ -36,18 +36,17 @@ class ListRow:
 
 @dataclass(frozen=True)
 class CountyList:
+    """One page of a county's list, with the whole county's counts."""
+
     county_id: int
     county: str
     period: str
-    rows: tuple[ListRow, ...]
-
-    @property
-    def reported(self) -> int:
-        return sum(1 for r in self.rows if r.reported)
-
-    @property
-    def owing(self) -> int:
-        return sum(1 for r in self.rows if r.needs_report and not r.reported)
+    total: int  # projects in the county
+    reported: int  # with this month's update in
+    owing: int  # still owing it (not completed, not reported)
+    page: int  # clamped into range
+    pages: int
+    rows: tuple[ListRow, ...]  # this page's
 
 
 @dataclass(frozen=True)
@@ -132,21 +131,34 @@ async def counties(session: AsyncSession) -> list[County]:
 
 
 async def county_list(
-    session: AsyncSession, county_id: int, *, now: dt.datetime, tz: ZoneInfo, rules: LightRules
+    session: AsyncSession, county_id: int, *, page: int, size: int, now: dt.datetime, tz: ZoneInfo, rules: LightRules
 ) -> CountyList:
+    """Page `page` of the county's projects by code. Counted and paged in SQL, so that a page reads its
+    own projects only, however large the county."""
     county = await session.get_one(County, county_id)
-    facts = await load_project_facts(session, county_id)
-    lights = assess_all(facts, now.astimezone(tz).date(), rules)
     period = period_of(now, tz)
-    reported = await reported_project_ids(session, period, [f.id for f in facts])
+    reported_ids = reported_query(period)
+    in_county = Project.county_id == county_id
+    total, reported, owing = (await session.execute(
+        select(func.count(), func.count().filter(Project.id.in_(reported_ids)),
+               func.count().filter(Project.status != "completed", Project.id.not_in(reported_ids)))
+        .where(in_county)
+    )).one()
+    page, pages = page_of(total, page, size)
+    ids = list(await session.scalars(
+        select(Project.id).where(in_county).order_by(Project.code).offset(page * size).limit(size)))
+    facts = await load_project_facts(session, ids=ids)
+    lights = assess_all(facts, now.astimezone(tz).date(), rules)
+    reported_here = await reported_project_ids(session, period, ids)
     rows = tuple(
         ListRow(
             code=f.code, name=f.name, status=f.status, progress=f.state.progress, light=lights[f.id].light,
-            reported=f.id in reported, needs_report=f.status != "completed",
+            reported=f.id in reported_here, needs_report=f.status != "completed",
         )
         for f in facts
     )
-    return CountyList(county_id=county.id, county=county.name, period=period, rows=rows)
+    return CountyList(county_id=county.id, county=county.name, period=period, total=total, reported=reported,
+                      owing=owing, page=page, pages=pages, rows=rows)
 
 
 async def _names(session: AsyncSession, person_ids: set[int]) -> dict[int, str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -279,11 +279,16 @@ async def undo_report(
     return undo
 
 
+def reported_query(period: str) -> Select[tuple[int]]:
+    """The ids of projects with a counting (not undone) report for `period`: this month's update is in."""
+    return select(Report.project_id).where(Report.period == period, Report.kind.in_(COUNTING_KINDS), _not_undone())
+
+
 async def reported_project_ids(
     session: AsyncSession, period: str, project_ids: Iterable[int] | None = None
 ) -> set[int]:
     """Projects with a counting (not undone) report for `period`: this month's update is in."""
-    query = select(Report.project_id).where(Report.period == period, Report.kind.in_(COUNTING_KINDS), _not_undone())
+    query = reported_query(period)
     if project_ids is not None:
         query = query.where(Report.project_id.in_(list(project_ids)))
     return set(await session.scalars(query.distinct()))

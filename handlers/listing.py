@@ -13,7 +13,7 @@ from bot.callbacks import CountyPick, ListPage, ProjectAction
 from bot.config import Settings
 from bot.lights import LightRules
 from bot.models import Person
-from bot.project_views import counties, county_list, page_of
+from bot.project_views import counties, county_list
 from bot.texts import Texts
 from handlers.common import Clock, RouterSpec, answer, edit_or_send
 from handlers.keyboards import MenuButton, button, county_keyboard, inline, pager
@@ -27,13 +27,12 @@ async def _page(
     session: AsyncSession, county_id: int, page: int, settings: Settings, texts: Texts, lang: str, clock: Clock
 ) -> tuple[str, InlineKeyboardMarkup]:
     rules = LightRules.from_settings(settings)
-    listing = await county_list(session, county_id, now=clock(), tz=settings.tz, rules=rules)
-    page, pages = page_of(len(listing.rows), page, PAGE_SIZE)
-    rows = listing.rows[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    text = texts(lang, "listing.page", listing=listing, rows=rows, page=page, pages=pages)
+    listing = await county_list(session, county_id, page=page, size=PAGE_SIZE, now=clock(), tz=settings.tz,
+                                rules=rules)
+    text = texts(lang, "listing.page", listing=listing)
     buttons = [[button(texts(lang, "buttons.list_project", row=row), ProjectAction(action="card", code=row.code))]
-               for row in rows]
-    buttons.append(pager(texts, lang, page, pages, lambda p: ListPage(county_id=county_id, page=p)))
+               for row in listing.rows]
+    buttons.append(pager(texts, lang, listing.page, listing.pages, lambda p: ListPage(county_id=county_id, page=p)))
     return text, inline(buttons)
 
 
