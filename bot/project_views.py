@@ -137,11 +137,12 @@ async def county_list(
     own projects only, however large the county."""
     county = await session.get_one(County, county_id)
     period = period_of(now, tz)
-    reported_ids = reported_query(period)
+    # per project, through the (project, period) index: the period's reports of every county are not read
+    is_reported = reported_query(period).where(Report.project_id == Project.id).exists()
     in_county = Project.county_id == county_id
     total, reported, owing = (await session.execute(
-        select(func.count(), func.count().filter(Project.id.in_(reported_ids)),
-               func.count().filter(Project.status != "completed", Project.id.not_in(reported_ids)))
+        select(func.count(), func.count().filter(is_reported),
+               func.count().filter(Project.status != "completed", ~is_reported))
         .where(in_county)
     )).one()
     page, pages = page_of(total, page, size)
