@@ -92,6 +92,14 @@ class LedgerData:
         """One row per county, in the ledger's order (computed once, shared by every scope)."""
         return county_rows(self)
 
+    @cached_property
+    def flagged_lines(self) -> dict[int, ProjectLine]:
+        """The line of every red or yellow project, with its reasons: built once, for the city's digest
+        and its county's alike."""
+        names = dict(self.counties)
+        return {f.id: _line(f, names, self.assessments[f.id]) for f in self.facts
+                if self.assessments[f.id].light in ("red", "yellow")}
+
 
 # --- figures ----------------------------------------------------------------------------------
 
@@ -262,8 +270,8 @@ def figures_for(data: LedgerData, county_id: int | None, tz: ZoneInfo) -> Figure
         if was != "completed" and fact.status == "completed":
             done.append(_line(fact, names))
 
-    red = [_line(f, names, data.assessments[f.id]) for f in facts if data.assessments[f.id].light == "red"]
-    yellow = [_line(f, names, data.assessments[f.id]) for f in facts if data.assessments[f.id].light == "yellow"]
+    red = [data.flagged_lines[f.id] for f in facts if data.assessments[f.id].light == "red"]
+    yellow = [data.flagged_lines[f.id] for f in facts if data.assessments[f.id].light == "yellow"]
 
     missing_codes: dict[int, list[str]] = defaultdict(list)
     for f in facts:
