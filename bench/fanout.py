@@ -15,27 +15,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*` importable when run as a file
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench._common import PG_DEFAULT, pg_answers, pg_database
 from bot.config import Settings
 from bot.db import make_engine, make_sessionmaker, migrate
 from bot.fake_telegram import FakeTelegram
@@ -47,7 +45,6 @@ from jobs.registry import run_job
 SH = ZoneInfo("Asia/Shanghai")
 REMINDER_MOMENT = dt.datetime(2026, 5, 20, 9, 30, tzinfo=SH).astimezone(dt.UTC)
 COUNTIES = ("榆次区", "太谷区", "祁县", "平遥县", "介休市", "灵石县", "寿阳县", "昔阳县", "和顺县", "左权县", "榆社县")
-PG_DEFAULT = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 TOKEN = "123456:BENCH"
 FIRST_USER = 100_000
 
@@ -250,31 +247,6 @@ async def run_backend(backend: str, db_url: str, data_dir: Path, rate: float, re
     return rows
 
 
-def pg_answers(url: str) -> bool:
-    parsed = make_url(url)
-    try:
-        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-async def with_pg_database(admin_url: str, body: Callable[[str], Any]) -> Any:
-    name = f"qs_bench_{uuid.uuid4().hex[:8]}"
-
-    async def run(sql: str) -> None:
-        engine = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    await run(f'CREATE DATABASE "{name}"')
-    try:
-        return await body(admin_url.rsplit("/", 1)[0] + f"/{name}")
-    finally:
-        await run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def print_table(rows: list[Row]) -> None:
     table = [HEADERS, *(r.cells() for r in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
@@ -294,9 +266,8 @@ async def main_async(args: argparse.Namespace) -> None:
         rows += await run_backend("sqlite", sqlite_url, data_dir, args.rate, args.recipients)
         if args.postgres:
             if pg_answers(args.postgres):
-                rows += await with_pg_database(
-                    args.postgres, lambda url: run_backend("postgresql", url, data_dir, args.rate, args.recipients)
-                )
+                async with pg_database(args.postgres) as url:
+                    rows += await run_backend("postgresql", url, data_dir, args.rate, args.recipients)
             else:
                 print("PostgreSQL: does not answer, skipped")
     print()
