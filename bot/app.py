@@ -33,12 +33,15 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.answer_pacing import PacedAnswers
 from bot.background import start_background
 from bot.bot_session import BotSession
 from bot.config import Settings, SettingsError
 from bot.db import make_engine, make_sessionmaker, migrate
+from bot.db_gate import DbGate, update_slots
 from bot.fsm_storage import DbStorage
 from bot.models import utcnow
+from bot.pacing import Pacer, pacer_for
 from bot.texts import LANGUAGES, Texts
 from handlers import routers
 from handlers.access import AccessMiddleware
@@ -55,11 +58,14 @@ MENU = ("report", "list", "project", "undo", "language", "help", "cancel")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
-def build_bot(settings: Settings) -> Bot:
-    """A Bot for BOT_TOKEN (SettingsError without it), on TELEGRAM_API_URL when set, speaking HTML."""
+def build_bot(settings: Settings, pacer: Pacer | None = None) -> Bot:
+    """A Bot for BOT_TOKEN (SettingsError without it), on TELEGRAM_API_URL when set, speaking HTML.
+    With `pacer`, its answers to updates are paced and retried under Telegram's limits (bot.answer_pacing)."""
     token = settings.require_token()
     api = TelegramAPIServer.from_base(settings.telegram_api_url) if settings.telegram_api_url else None
     session = BotSession(api=api) if api else BotSession()
+    if pacer is not None:
+        session.middleware(PacedAnswers(pacer))
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -88,11 +94,12 @@ def build_dispatcher(
     dp = Dispatcher(storage=storage, events_isolation=isolation, settings=settings, sessionmaker=sessionmaker,
                     texts=texts, clock=clock)
     inflight = InFlight()
-    # outer, in this order: count → throttle (before any database work) → session → who → dedupe
+    # outer, after aiogram's own (errors, user context, the FSM's per-person lock), in this order:
+    # count → throttle (before any database work) → a database slot and the session → who → dedupe
     # (dedupe last: the update is recorded by the handler's own commit, not by who's)
     dp.update.outer_middleware(inflight)
     dp.update.outer_middleware(Throttle(settings.throttle_per_minute, texts, settings.default_language))
-    dp.update.outer_middleware(SessionMiddleware(sessionmaker))
+    dp.update.outer_middleware(SessionMiddleware(sessionmaker, DbGate(update_slots(settings.db_pool_size))))
     dp.update.outer_middleware(IdentityMiddleware(settings))
     dp.update.outer_middleware(DedupeMiddleware(sessionmaker))
     # inner, for every router's handlers: acknowledge the button press, then authorize
@@ -130,6 +137,7 @@ class App:
     dispatcher: Dispatcher
     sessionmaker: async_sessionmaker[AsyncSession]
     inflight: InFlight
+    pacer: Pacer  # shared by the bot's answers and the outbox sender
 
     async def set_commands(self) -> None:
         """The command menu in every language; the default scope in DEFAULT_LANGUAGE."""
@@ -197,9 +205,11 @@ class App:
 
 def build_app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], *, clock: Clock = utcnow) -> App:
     webhook_settings(settings)  # a webhook without its secret fails here, before anything starts
-    bot = build_bot(settings)
+    pacer = pacer_for(settings)
+    bot = build_bot(settings, pacer)
     dispatcher, inflight = build_dispatcher(settings, sessionmaker, clock=clock)
-    return App(settings=settings, bot=bot, dispatcher=dispatcher, sessionmaker=sessionmaker, inflight=inflight)
+    return App(settings=settings, bot=bot, dispatcher=dispatcher, sessionmaker=sessionmaker, inflight=inflight,
+               pacer=pacer)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
@@ -219,7 +229,7 @@ async def run_service(settings: Settings, *, stop: asyncio.Event | None = None) 
     settings.require_token()
     webhook_settings(settings)
     await migrate(settings.db_url)
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)
     sessionmaker = make_sessionmaker(engine)
     app = build_app(settings, sessionmaker)
     if stop is None:
@@ -227,7 +237,7 @@ async def run_service(settings: Settings, *, stop: asyncio.Event | None = None) 
         stop_on_signals(stop)
     try:
         await app.set_commands()
-        background = await start_background(settings, app.bot, sessionmaker)
+        background = await start_background(settings, app.bot, sessionmaker, pacer=app.pacer)
         try:
             await app.serve(stop)
         finally:

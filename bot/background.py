@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.models import utcnow
+from bot.pacing import Pacer
 from bot.scheduler import JobScheduler
 from bot.sender import Sender, default_name
 
@@ -54,11 +55,12 @@ async def start_background(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
     clock: Callable[[], dt.datetime] = utcnow,
+    pacer: Pacer | None = None,
 ) -> Background:
     """Start the sender and the scheduler (which catches up missed jobs once it holds the lease)."""
     name = default_name()
     stop = asyncio.Event()
-    sender = Sender(bot, sessionmaker, settings, clock=clock, name=name)
+    sender = Sender(bot, sessionmaker, settings, clock=clock, name=name, pacer=pacer)
     scheduler = JobScheduler(settings, sessionmaker, clock=clock, holder=name, on_queued=sender.kick)
     sender_task = asyncio.create_task(sender.run(stop), name="qingshui-sender")
     await scheduler.start()

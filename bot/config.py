@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # --- several instances ---
     lease_seconds: int = Field(30, ge=5)
 
+    # --- database connections an instance keeps (README "Configuration"; bot.db_gate shares them out) ---
+    db_pool_size: int = Field(10, ge=3, le=200)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from bot.config import Settings
+
 Monotonic = Callable[[], float]
 SMOOTHING = 0.8  # sends of one window are spaced over 80 % of it, leaving room for latency jitter
 
@@ -201,3 +203,9 @@ class Pacer:
                 self._chat_locks.pop(chat_id, None)
                 if self._chat_paused_until.get(chat_id, 0.0) <= now:
                     self._chat_paused_until.pop(chat_id, None)
+
+
+def pacer_for(settings: Settings, *, monotonic: Monotonic = time.monotonic) -> Pacer:
+    """The process's pacer for SEND_RATE_GLOBAL, SEND_RATE_PER_CHAT and SEND_RATE_PER_GROUP_MINUTE."""
+    return Pacer(settings.send_rate_global, settings.send_rate_per_chat, settings.send_rate_per_group_minute,
+                 monotonic=monotonic)

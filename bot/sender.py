@@ -50,10 +50,11 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.answer_pacing import paced_by_caller
 from bot.config import Settings
 from bot.lease import forget_expired, live_names, try_acquire
 from bot.models import Lease, Outbox, Person, utcnow
-from bot.pacing import Pacer, rate_share
+from bot.pacing import Pacer, pacer_for, rate_share
 from bot.periods import in_quiet_hours, quiet_until
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class Sender:
         request_timeout: float = 30.0,
         batch_size: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
     ) -> None:
         self.bot = bot
         self.sessionmaker = sessionmaker
@@ -131,12 +133,8 @@ class Sender:
         self.poll_seconds = poll_seconds
         self.request_timeout = request_timeout
         self.monotonic = monotonic
-        self.pacer = Pacer(
-            settings.send_rate_global,
-            settings.send_rate_per_chat,
-            settings.send_rate_per_group_minute,
-            monotonic=monotonic,
-        )
+        # the service shares one Pacer with the bot's direct answers (bot.answer_pacing)
+        self.pacer = pacer or pacer_for(settings, monotonic=monotonic)
         self.batch_size = batch_size  # None: follow the pace (see _batch)
         # a claim outlives the longest it may wait for its turn plus one request, with room to spare
         self.claim_seconds = max(120.0, 4 * request_timeout)
@@ -410,15 +408,16 @@ class Sender:
         markup = InlineKeyboardMarkup.model_validate(markup_data) if markup_data else None
         common: dict[str, Any] = {"chat_id": row.chat_id, "reply_markup": markup, "parse_mode": "HTML",
                                   "request_timeout": int(max(1, self.request_timeout))}
-        if row.method == "message":
-            message = await self.bot.send_message(text=payload["text"], **common)
-        else:
-            file = FSInputFile(self.settings.data_dir / payload["path"], filename=payload.get("filename"))
-            caption = payload.get("caption") or None
-            if row.method == "photo":
-                message = await self.bot.send_photo(photo=file, caption=caption, **common)
+        with paced_by_caller():  # paced and retried here, not again by the Bot's answer middleware
+            if row.method == "message":
+                message = await self.bot.send_message(text=payload["text"], **common)
             else:
-                message = await self.bot.send_document(document=file, caption=caption, **common)
+                file = FSInputFile(self.settings.data_dir / payload["path"], filename=payload.get("filename"))
+                caption = payload.get("caption") or None
+                if row.method == "photo":
+                    message = await self.bot.send_photo(photo=file, caption=caption, **common)
+                else:
+                    message = await self.bot.send_document(document=file, caption=caption, **common)
         return message.message_id
 
     # ------------------------------------------------------------------ recording outcomes

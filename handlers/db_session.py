@@ -1,4 +1,6 @@
-"""One AsyncSession per update, injected as `session` (outer middleware on dp.update)."""
+"""One AsyncSession per update, injected as `session` (outer middleware on dp.update), opened once the
+update has its turn at the database (bot.db_gate): a burst of updates waits in order instead of
+exhausting the connection pool."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db_gate import DbGate
+
 
 class SessionMiddleware(BaseMiddleware):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], gate: DbGate) -> None:
         self.sessionmaker = sessionmaker
+        self.gate = gate
 
     async def __call__(
         self,
@@ -20,6 +25,7 @@ class SessionMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        async with self.sessionmaker() as session:
+        session = self.sessionmaker()
+        async with self.gate.held(session), session:  # closed (its connection back) before the slot is
             data["session"] = session
             return await handler(event, data)

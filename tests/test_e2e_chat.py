@@ -90,8 +90,10 @@ async def running(
     db_url: str, tmp_path: Path, fake: FakeTelegram, **overrides: object
 ) -> AsyncIterator[tuple[App, async_sessionmaker[AsyncSession]]]:
     """The real application (bot, dispatcher, middlewares, routers) polling the fake."""
+    # The fake here enforces no rate limit and `Chat` reads "quiet for 0.1 s" as "done", so answers are not
+    # held to one a second per chat: tests/test_e2e_burst.py runs the bot against Telegram's limits.
     values: dict[str, object] = {"telegram_api_url": fake.base_url, "bot_token": f"{BOT_ID}:TEST",
-                                 "admin_ids": (ADMIN,), "throttle_per_minute": 1000}
+                                 "admin_ids": (ADMIN,), "throttle_per_minute": 1000, "send_rate_per_chat": 1000.0}
     values.update(overrides)
     settings = make_settings(db_url, tmp_path, **values)
     engine = make_engine(db_url)
