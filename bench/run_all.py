@@ -1,6 +1,6 @@
 """Every benchmark at modest sizes, then one summary table: figure, target, measured, ratio, pass/fail.
 
-    .venv/bin/python bench/run_all.py [--only ledger,fanout,digest,ingest,scale,memory] [--no-postgres]
+    .venv/bin/python bench/run_all.py [--only ledger,fanout,digest,ingest,scale,memory,burst] [--no-postgres]
     make bench
 
 Sizes (each benchmark's own command line runs it bigger; see bench/README.md):
@@ -11,7 +11,9 @@ Sizes (each benchmark's own command line runs it bigger; see bench/README.md):
 - ingest: 200 one-message reports through the Dispatcher and 200 through the floor, one at a time and
   8 at once, SQLite and PostgreSQL (bench/ingest.py);
 - scale: 1,000 and 10,000 projects with 50 reports each (bench/scale.py), SQLite;
-- memory: an idle `bot run` with 10,000 projects (bench/memory.py).
+- memory: an idle `bot run` with 10,000 projects (bench/memory.py);
+- burst: 50 and 200 contacts each sending 4 messages within a second to `bot run` under Telegram's
+  limits, SQLite and PostgreSQL (bench/burst.py).
 Ratio: above 1 the target is met with that margin (target / measured for times and sizes, measured /
 target for rates and shares).
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*` importable when run as a file
 
-from bench import digest, fanout, ingest, ledger, memory, scale
+from bench import burst, digest, fanout, ingest, ledger, memory, scale
 from bench._common import PG_DEFAULT, Figure, print_figures
 
 LEDGER_TARGET_S = 5.0  # "a few seconds each" (the ledger issue)
@@ -85,10 +87,15 @@ async def run_memory() -> list[Figure]:
     return await memory.measure(10_000, 12, 5.0)
 
 
+async def run_burst(postgres: str | None) -> list[Figure]:
+    return await burst.measure((50, 200), postgres=postgres is not None)
+
+
 async def main_async(only: list[str], postgres: str | None) -> int:
     sections: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
         "ledger": run_ledger, "fanout": run_fanout, "digest": run_digest,
         "ingest": lambda: run_ingest(postgres), "scale": run_scale, "memory": run_memory,
+        "burst": lambda: run_burst(postgres),
     }
     figures: list[Figure] = []
     took: dict[str, float] = {}
@@ -109,7 +116,7 @@ async def main_async(only: list[str], postgres: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="", help="comma-separated: ledger,fanout,digest,ingest,scale,memory")
+    parser.add_argument("--only", default="", help="comma-separated: ledger,fanout,digest,ingest,scale,memory,burst")
     parser.add_argument("--postgres", default=PG_DEFAULT, help="for ingest (an admin URL; a database is made)")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args(argv)

@@ -218,7 +218,8 @@ class Simulation:
 
         self.settings, self.sessionmaker, self.fake, self.clock = settings, sessionmaker, fake, clock
         self.app = build_app(settings, sessionmaker, clock=clock)
-        self.sender = Sender(self.app.bot, sessionmaker, settings, clock=clock, name="demo", poll_seconds=0.1)
+        self.sender = Sender(self.app.bot, sessionmaker, settings, clock=clock, name="demo", poll_seconds=0.1,
+                             pacer=self.app.pacer)
         self.ctx = JobContext.from_settings(settings)
         self.entries: list[Entry] = []
         self._seen = 0  # fake.sent records already put on the timeline

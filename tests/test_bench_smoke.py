@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bench import digest, fanout, ingest, ledger, memory, scale
+from bench import burst, digest, fanout, ingest, ledger, memory, scale
 from bench._common import Figure
 
 NO_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:9/none"  # a closed port: PostgreSQL is skipped
@@ -74,3 +74,12 @@ def test_memory_reads_the_resident_size_of_an_idle_then_chatting_service() -> No
     idle, chatted = figures
     assert idle.unit == chatted.unit == "MB" and idle.measured > 10
     assert chatted.measured > idle.measured  # the chats' types were built on first use
+
+
+@pytest.mark.slow
+def test_burst_answers_every_message_of_a_small_crowd(capsys: pytest.CaptureFixture[str]) -> None:
+    """`bot run` in its own process answers three contacts' four quick messages each, none lost."""
+    figures = burst.main(["--contacts", "3", "--no-postgres"])
+    lost = next(f for f in figures if f.name == "burst SQLite K=3 answers lost")
+    assert lost.measured == 0
+    assert "12/12 answered" in capsys.readouterr().out
