@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.db import make_engine, make_sessionmaker
-from bot.fake_telegram import FakeTelegram
+from bot.fake_telegram import FakeTelegram, SentRecord
 from bot.models import Project, Report
 from tests import factories
-from tests.test_e2e_chat import running
+from tests.test_e2e_chat import Chat, running
 
 pytestmark = pytest.mark.e2e
 
@@ -136,3 +137,44 @@ async def test_an_answer_refused_with_429_is_sent_again_after_retry_after(sqlite
             await fake.wait_idle(quiet=0.5)
             assert [r for r in fake.sent[start:] if r.chat_id == user and r.is_message] == [card]
             assert fake.counters["injected_429"] == 2
+
+
+async def test_fifteen_guided_reports_at_once_all_reach_the_ledger(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fifteen contacts walk through the guided report in step with each other (every step's answers
+    and taps arrive together): every dialog keeps its own state and every report is saved."""
+    await seed(db_url)
+    caplog.set_level(logging.WARNING)
+    async with FakeTelegram() as fake:
+        fake.set_rate_limits(per_chat_per_second=1, global_per_second=30)
+        chats = [Chat(fake, FIRST_CONTACT + n) for n in range(15)]
+        for n, chat in enumerate(chats):
+            fake.user(chat.user_id, f"联络员{n}", language_code="zh-hans")
+        async with running(db_url, tmp_path, fake, send_rate_per_chat=1.0) as (_app, sessionmaker):
+
+            async def everyone(step: Callable[[int, Chat], Awaitable[list[SentRecord]]]) -> list[SentRecord]:
+                answers = await asyncio.gather(*(step(n, chat) for n, chat in enumerate(chats)))
+                return [got[-1] for got in answers]
+
+            asked = await everyone(lambda n, chat: chat.says("📝 更新进度"))
+            asked = await everyone(lambda n, chat: chat.taps(asked[n], code_of(n)))
+            asked = await everyone(lambda n, chat: chat.taps(asked[n], "已开工"))
+            await everyone(lambda n, chat: chat.says(f"{70 + n}%"))
+            await everyone(lambda n, chat: chat.says(f"{100 + n}"))
+            asked = await everyone(lambda n, chat: chat.says(f"问题{n}"))
+            asked = await everyone(lambda n, chat: chat.taps(asked[n], "跳过"))  # next steps
+            asked = await everyone(lambda n, chat: chat.taps(asked[n], "跳过"))  # photos
+            saved = await everyone(lambda n, chat: chat.taps(asked[n], "确认保存"))
+            for n, card in enumerate(saved):
+                assert f"已保存 {code_of(n)}" in (card.text or "") and f"形象进度 {70 + n}%" in (card.text or "")
+            assert fake.rejected == []
+
+        async with sessionmaker() as s:
+            rows = (await s.execute(select(Project.code, Project.progress, Project.investment_done))).all()
+            by_code = {code: (progress, float(done or 0)) for code, progress, done in rows}
+            for n in range(15):
+                assert by_code[code_of(n)] == (70 + n, 100.0 + n)
+            problems = set(await s.scalars(select(Report.problems)))
+            assert problems == {f"问题{n}" for n in range(15)}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
