@@ -29,7 +29,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/run_all.py
 
-# Regenerate the single initial migration from bot/models.py (before the first release only).
+# Regenerate the single initial migration from bot/store/models.py (before the first release only).
 migration: install
 	rm -f migrations/versions/0001_*.py /tmp/qingshui_gen.db
 	DATABASE_URL=sqlite+aiosqlite:////tmp/qingshui_gen.db $(BIN)/alembic revision --autogenerate -m "initial schema" --rev-id 0001

@@ -7,7 +7,7 @@ SQLite file (and PostgreSQL with --postgres). Target: under 1 s each, growing wi
 Timed, each on a fresh session:
 - alert scan, first run: lights for every project, problems opened, step 1 queued (a one-off burst);
 - alert scan, steady: the same an hour later, when nothing new is due (what every run costs);
-- digest figures: everything the digests read (bot.digest.gather) and the city's and every county's
+- digest figures: everything the digests read (bot.services.digest.gather) and the city's and every county's
   figures (no chart, no workbook);
   these two are the best of three runs, all printed (a shared machine's load shows in the spread);
 - the same two with a fifth of the reports, to show the cost follows projects, not reports.
@@ -35,11 +35,11 @@ from bot.config import Settings
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*` importable when run as a file
 
 from bench._common import PG_DEFAULT, pg_answers, pg_database
-from bot.db import make_engine, make_sessionmaker, migrate
-from bot.digest import figures_for, gather
-from bot.lights import LightRules, expected_progress
-from bot.models import Change, County, Milestone, Person, Project, Report
-from bot.periods import add_months, period_of_date
+from bot.domain.lights import LightRules, expected_progress
+from bot.domain.periods import add_months, period_of_date
+from bot.services.digest import figures_for, gather
+from bot.store.db import make_engine, make_sessionmaker, migrate
+from bot.store.models import Change, County, Milestone, Person, Project, Report
 from jobs.base import JobContext
 from jobs.registry import get_job, run_job
 

@@ -35,10 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench._common import PG_DEFAULT, pg_answers, pg_database
 from bot.config import Settings
-from bot.db import make_engine, make_sessionmaker, migrate
-from bot.fake_telegram import FakeTelegram
-from bot.models import County, Outbox, Person, Project
-from bot.sender import Sender
+from bot.demo.fake_telegram import FakeTelegram
+from bot.store.db import make_engine, make_sessionmaker, migrate
+from bot.store.models import County, Outbox, Person, Project
+from bot.telegram.sender import Sender
 from jobs.base import JobContext
 from jobs.registry import run_job
 

@@ -1,5 +1,5 @@
 """Ingest: one-message reports (`BX-00017 81% 管网铺设完成`) fed as real aiogram Update objects through the
-real Dispatcher (bot.app.build_dispatcher: throttle, session, dedupe, identity, access middlewares,
+real Dispatcher (bot.telegram.app.build_dispatcher: throttle, session, dedupe, identity, access middlewares,
 FSM storage in the database, the quick-report router, the project card as the answer), against the
 bare floor of the same writes done directly in the same run. SQLite (temporary file) and PostgreSQL
 when it answers.
@@ -12,7 +12,7 @@ when it answers.
   fake Bot API (bot/fake_telegram, run in a process of its own as Telegram would be: `--bot http`, the
   default) or has a session that records each call and answers with a made-up Message (`--bot record`).
 - floor: per report a fresh session, the project and the person read (`session.get`, one SELECT), and
-  the same inserts as the dispatcher's, in one commit: bot.reports.save_report (the Report row, the ledger
+  the same inserts as the dispatcher's, in one commit: bot.services.reports.save_report (the Report row, the ledger
   update, the Change rows) and the update's processed_updates row (what makes a redelivered update a
   no-op): the work a report cannot do without. Run the same way (one at a time, or N at once).
 
@@ -50,12 +50,12 @@ from sqlalchemy import String, cast, func, select, update
 
 from bench._common import PG_DEFAULT, Figure, catch_up_sequences, pg_answers, pg_database, print_figures
 from bench.digest import NOW, SH, build
-from bot.app import build_bot, build_dispatcher
 from bot.config import Settings
-from bot.db import make_engine, make_sessionmaker, migrate
-from bot.fake_telegram import FakeTelegram
-from bot.models import Milestone, Person, ProcessedUpdate, Project, Report
-from bot.reports import ReportInput, save_report
+from bot.demo.fake_telegram import FakeTelegram
+from bot.services.reports import ReportInput, save_report
+from bot.store.db import make_engine, make_sessionmaker, migrate
+from bot.store.models import Milestone, Person, ProcessedUpdate, Project, Report
+from bot.telegram.app import build_bot, build_dispatcher
 
 TOKEN = "123456:BENCH"
 TARGET = 0.70

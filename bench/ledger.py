@@ -23,10 +23,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*` importable when run as a file
 
 from bench._common import PG_DEFAULT, pg_answers, pg_database
-from bot.db import make_engine, make_sessionmaker, migrate
-from bot.ledger_export import MILESTONE_EXPORT_COLUMNS, Sheet, write_xlsx
-from bot.ledger_format import CITY_SHEET, JINZHONG_COUNTIES, LEDGER_COLUMNS, MILESTONE_SHEET, STATUS_LABELS
-from bot.ledger_io import export_ledger, import_ledger
+from bot.ledger.export import MILESTONE_EXPORT_COLUMNS, Sheet, write_xlsx
+from bot.ledger.format import CITY_SHEET, JINZHONG_COUNTIES, LEDGER_COLUMNS, MILESTONE_SHEET, STATUS_LABELS
+from bot.ledger.io import export_ledger, import_ledger
+from bot.store.db import make_engine, make_sessionmaker, migrate
 
 NOW = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
 CATEGORIES = ("雨污分流改造", "工业废水深度处理", "面源污染治理", "入河排污口整治", "污水处理厂提标", "生态修复")

@@ -9,7 +9,7 @@ messages marked sent, as on a service that has been running: the measured proces
 up (its scheduler runs every job once, which reads the whole ledger and finds nothing new to send), and
 idles. Then, `--settle` seconds later, its VmRSS is read from /proc/<pid>/status (VmHWM, the peak, too);
 and once more after a contact and a leader have chatted a little (/list, a report, /project, a button):
-aiogram's Telegram types are built on first use (bot/lazy_aiogram.py), so the second figure includes the
+aiogram's Telegram types are built on first use (bot/telegram/lazy_aiogram.py), so the second figure includes the
 ones everyday chats need.
 
 Start-up: from spawning the process to its first getUpdates (the bot is polling), and to the end of the
@@ -37,9 +37,9 @@ from sqlalchemy import func, select, update
 from bench._common import Figure, print_figures
 from bench.digest import build
 from bot.config import Settings
-from bot.db import make_engine, make_sessionmaker, migrate
-from bot.fake_telegram import FakeTelegram
-from bot.models import JobRun, Outbox, Person, Project, utcnow
+from bot.demo.fake_telegram import FakeTelegram
+from bot.store.db import make_engine, make_sessionmaker, migrate
+from bot.store.models import JobRun, Outbox, Person, Project, utcnow
 from jobs.base import JobContext
 from jobs.registry import JOB_NAMES, run_job
 

@@ -14,12 +14,12 @@ than everything else together, and the scan and digest read projects, not report
 Timed, each on a fresh session as in the service:
 - alert scan: the alerts job an hour after its first run (what every run costs); the first run, which opens
   every problem and queues its step-1 messages, is shown once, without a target (a one-off burst);
-- digest figures: bot.digest.gather and the figures of the city and every county (no chart, no workbook),
+- digest figures: bot.services.digest.gather and the figures of the city and every county (no chart, no workbook),
   with the garbage collector paused as the digest job runs them;
 - /list: the first page of the first county as the chat shows it (handlers/listing.py's page: the
   county's list with lights and this month's update, rendered with its buttons);
 - dossier: the project looked up by its code (as the access check does), its card, and the first page of
-  its timeline, rendered (bot/project_views.py, handlers/project.py).
+  its timeline, rendered (bot/services/project_views.py, handlers/project.py).
 Targets: alert scan and digest figures under 1 s, /list and dossier under 100 ms, at 10,000 projects.
 """
 
@@ -44,11 +44,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bench._common import PG_DEFAULT, Figure, catch_up_sequences, pg_answers, pg_database, print_figures
 from bench.digest import NOW, SH, build
 from bot.config import Settings
-from bot.db import make_engine, make_sessionmaker, migrate
-from bot.digest import figures_for, gather
-from bot.lights import LightRules
-from bot.models import County, Project
-from bot.project_views import project_by_code, project_card
+from bot.domain.lights import LightRules
+from bot.services.digest import figures_for, gather
+from bot.services.project_views import project_by_code, project_card
+from bot.store.db import make_engine, make_sessionmaker, migrate
+from bot.store.models import County, Project
 from bot.texts import Texts
 from handlers.listing import _page as list_page
 from handlers.project import _timeline_page as timeline_page

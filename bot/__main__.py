@@ -1,4 +1,4 @@
-"""The command line: `python -m bot …` (or `qingshui …`). Each command lives in bot/commands/."""
+"""The command line: `python -m bot …` (or `qingshui …`). Each command lives in bot/cli/."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bot.config import SettingsError, load_settings
 from bot.errors import UserError
 from bot.texts import render
 
-# command -> module in bot.commands with `async def main(args, settings) -> int`
+# command -> module in bot.cli with `async def main(args, settings) -> int`
 COMMANDS = {
     "run": "service",
     "demo": "demo",
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = load_settings()
-        module = importlib.import_module(f"bot.commands.{COMMANDS[args.command]}")
+        module = importlib.import_module(f"bot.cli.{COMMANDS[args.command]}")
         return int(asyncio.run(module.main(args, settings)) or 0)
     except (SettingsError, UserError) as exc:
         print(exc, file=sys.stderr)

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # --- several instances ---
     lease_seconds: int = Field(30, ge=5)
 
-    # --- database connections an instance keeps (README "Configuration"; bot.db_gate shares them out) ---
+    # --- database connections an instance keeps (README "Configuration"; bot.store.db_gate shares them out) ---
     db_pool_size: int = Field(10, ge=3, le=200)
 
     @field_validator("admin_ids", mode="before")

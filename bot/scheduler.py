@@ -5,7 +5,8 @@ only decide how often to ask. Every instance may start a scheduler, but a job ru
 its instance holds the `scheduler` lease; whoever gains the lease (at start-up, or taking over
 from an instance that died) first runs all jobs once, catching up anything missed meanwhile.
 
-This module and bot/background.py are wiring: the only places in bot/ that reach into jobs/.
+This module is the only place in bot/ that reaches into jobs/ (the command line and the demo run jobs
+through it; bot/telegram/background.py starts the scheduler).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.lease import SCHEDULER_LEASE, LeaseKeeper
-from bot.models import utcnow
-from bot.sender import default_name
+from bot.store.lease import SCHEDULER_LEASE, LeaseKeeper, default_name
+from bot.store.models import utcnow
 from jobs.base import JobContext, JobResult
 from jobs.registry import JOB_NAMES, run_job
+
+# the command line and the demo run jobs through here: bot/ reaches into jobs/ only in this module
+__all__ = ["JOB_NAMES", "JobContext", "JobResult", "JobScheduler", "job_triggers", "next_runs", "run_job"]
 
 log = logging.getLogger(__name__)
 

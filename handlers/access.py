@@ -5,7 +5,7 @@ This inner middleware (registered once on the dispatcher, so it covers every rou
 - refuses people who are not bound (they are told how to get an invite, and see nothing);
 - finds the project the event is about (a filter's `code`, the button's `code`, or as the flag
   `project_from` says: "command" its first argument, "dialog" the guided report's), answers an unknown code,
-  checks bot.access.can against the project's county and injects `project`;
+  checks bot.domain.access.can against the project's county and injects `project`;
 - without a project, checks against the county a button names, else the person's own scope.
 Handlers without the flag (start, help, language, the catch-alls) decide for themselves."""
 
@@ -21,9 +21,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access import can
-from bot.models import Person
-from bot.project_views import project_by_code
+from bot.domain.access import can
+from bot.services.project_views import project_by_code
+from bot.store.models import Person
 from bot.texts import Texts
 from handlers.common import answer
 

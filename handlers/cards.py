@@ -6,9 +6,9 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.lights import LightRules
-from bot.models import Person, Project, Report
-from bot.project_views import project_card
+from bot.domain.lights import LightRules
+from bot.services.project_views import project_card
+from bot.store.models import Person, Project, Report
 from bot.texts import Texts
 from handlers.common import Clock, answer
 from handlers.keyboards import card_keyboard

@@ -10,7 +10,7 @@ from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
 
-from bot.split import split_html
+from bot.telegram.split import split_html
 from bot.texts import LANGUAGES
 
 Clock = Callable[[], dt.datetime]  # an aware UTC "now"; tests may hand in a fixed one

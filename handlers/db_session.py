@@ -1,5 +1,5 @@
 """One AsyncSession per update, injected as `session` (outer middleware on dp.update), opened once the
-update has its turn at the database (bot.db_gate): a burst of updates waits in order instead of
+update has its turn at the database (bot.store.db_gate): a burst of updates waits in order instead of
 exhausting the connection pool."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db_gate import DbGate
+from bot.store.db_gate import DbGate
 
 
 class SessionMiddleware(BaseMiddleware):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import F
 from aiogram.types import CallbackQuery, Message
 
-from bot.models import Person
+from bot.store.models import Person
 from bot.texts import Texts
 from handlers.common import RouterSpec, answer
 

@@ -19,11 +19,11 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import CountyPick, ProjectAction, ReportStep
 from bot.config import Settings
-from bot.models import STATUSES, County, Person, Project
-from bot.project_views import counties, county_projects, page_of, project_by_code
-from bot.reports import ReportInput, ReportRejected, check, needs_confirmation, resolve, save_report
+from bot.services.project_views import counties, county_projects, page_of, project_by_code
+from bot.services.reports import ReportInput, ReportRejected, check, needs_confirmation, resolve, save_report
+from bot.store.models import STATUSES, County, Person, Project
+from bot.telegram.callbacks import CountyPick, ProjectAction, ReportStep
 from bot.texts import Texts
 from handlers.cards import send_card
 from handlers.common import Clock, RouterSpec, answer, edit_or_send

@@ -14,7 +14,7 @@ from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.people import ensure_admin, mark_reachable, person_by_telegram_id, writer_of_update
+from bot.services.people import ensure_admin, mark_reachable, person_by_telegram_id, writer_of_update
 from bot.texts import LANGUAGES
 from handlers.common import lang_for
 

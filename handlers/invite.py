@@ -9,11 +9,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import CountyPick, InviteRole
 from bot.config import Settings
-from bot.models import ROLES, County
-from bot.people import COUNTY_ROLES, InviteError, create_invite, find_county
-from bot.project_views import counties
+from bot.services.people import COUNTY_ROLES, InviteError, create_invite, find_county
+from bot.services.project_views import counties
+from bot.store.models import ROLES, County
+from bot.telegram.callbacks import CountyPick, InviteRole
 from bot.texts import Texts
 from handlers.common import Clock, RouterSpec, answer
 from handlers.keyboards import button, chunked, county_keyboard, inline

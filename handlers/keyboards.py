@@ -1,5 +1,5 @@
 """Keyboards the routers share. Labels come from templates/<lang>/buttons.txt (plain text: Telegram
-does not parse HTML in buttons); every button carries a CallbackData from bot/callbacks.py."""
+does not parse HTML in buttons); every button carries a CallbackData from bot/telegram/callbacks.py."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from bot.access import can
-from bot.callbacks import CountyPick, ProjectAction, QuickAction, ReportStep
-from bot.models import County, Person, Project
+from bot.domain.access import can
+from bot.store.models import County, Person, Project
+from bot.telegram.callbacks import CountyPick, ProjectAction, QuickAction, ReportStep
 from bot.texts import LANGUAGES, Texts, render
 
 Rows = list[list[InlineKeyboardButton]]

@@ -8,12 +8,12 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access import is_city_wide
-from bot.callbacks import CountyPick, ListPage, ProjectAction
 from bot.config import Settings
-from bot.lights import LightRules
-from bot.models import Person
-from bot.project_views import counties, county_list
+from bot.domain.access import is_city_wide
+from bot.domain.lights import LightRules
+from bot.services.project_views import counties, county_list
+from bot.store.models import Person
+from bot.telegram.callbacks import CountyPick, ListPage, ProjectAction
 from bot.texts import Texts
 from handlers.common import Clock, RouterSpec, answer, edit_or_send
 from handlers.keyboards import MenuButton, button, county_keyboard, inline, pager

@@ -14,7 +14,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, PhotoSize
 
 from bot.config import Settings
-from bot.reports import PhotoInput
+from bot.services.reports import PhotoInput
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")

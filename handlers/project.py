@@ -10,11 +10,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import ProjectAction
 from bot.config import Settings
-from bot.lights import LightRules
-from bot.models import Person, Project
-from bot.project_views import page_of, project_card, timeline
+from bot.domain.lights import LightRules
+from bot.services.project_views import page_of, project_card, timeline
+from bot.store.models import Person, Project
+from bot.telegram.callbacks import ProjectAction
 from bot.texts import Texts
 from handlers.cards import send_card
 from handlers.common import Clock, RouterSpec, answer, chat_id_of, edit_or_send

@@ -20,13 +20,11 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import ProjectAction, QuickAction
 from bot.config import Settings
-from bot.models import Person, Photo, Project, Report
-from bot.periods import period_of
-from bot.project_views import county_projects
-from bot.report_parser import ParsedReport, ProblemCode, find_codes, parse_report
-from bot.reports import (
+from bot.domain.periods import period_of
+from bot.domain.report_parser import ParsedReport, ProblemCode, find_codes, parse_report
+from bot.services.project_views import county_projects
+from bot.services.reports import (
     PhotoInput,
     ReportInput,
     ReportRejected,
@@ -37,6 +35,8 @@ from bot.reports import (
     save_report,
     undo_report,
 )
+from bot.store.models import Person, Photo, Project, Report
+from bot.telegram.callbacks import ProjectAction, QuickAction
 from bot.texts import Texts
 from handlers.cards import send_card
 from handlers.common import Clock, RouterSpec, answer

@@ -7,10 +7,10 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import LanguagePick
 from bot.config import Settings
-from bot.models import Person
-from bot.people import RedeemFailure, ensure_admin, redeem, set_language
+from bot.services.people import RedeemFailure, ensure_admin, redeem, set_language
+from bot.store.models import Person
+from bot.telegram.callbacks import LanguagePick
 from bot.texts import LANGUAGES, Texts
 from handlers.common import Clock, RouterSpec, answer
 from handlers.keyboards import MenuButton, button, inline, main_menu

@@ -1,8 +1,8 @@
 """The alerts job: every project's light recomputed at `now`, problems opened and closed, escalation queued.
 
 One run, in one transaction (jobs.registry.run_job commits):
-1. read the ledger (bot.ledger_scan: projects and milestones in two queries), the open problems and
-   which projects have reported, and work out what is wrong now (bot.problems);
+1. read the ledger (bot.ledger.scan: projects and milestones in two queries), the open problems and
+   which projects have reported, and work out what is wrong now (bot.domain.problems);
 2. close the problems that are fixed and tell everyone who was alerted (`resolved:<person>:<id>:0`);
 3. note level changes: yellow → red tells everyone already alerted once more (`alert:<person>:<id>:red`)
    and does not delay the escalation; red → yellow is progress, so the escalation clock restarts,
@@ -33,14 +33,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import ProjectAction
-from bot.cycle import cycle_for
-from bot.ledger_scan import ProjectFacts, assess_all, county_names, load_project_facts
-from bot.lights import Assessment, LightRules
-from bot.models import Person, Problem
-from bot.outbox import enqueue_many, outbox_key, row
-from bot.periods import period_of, previous_period
-from bot.problems import (
+from bot.domain.cycle import cycle_for
+from bot.domain.lights import Assessment, LightRules
+from bot.domain.periods import period_of, previous_period
+from bot.domain.problems import (
     STEP_ROLES,
     EscalationRules,
     Finding,
@@ -53,8 +49,12 @@ from bot.problems import (
     update_missing,
     with_notified,
 )
-from bot.reports import reported_project_ids
-from bot.workdays import is_workday
+from bot.domain.workdays import is_workday
+from bot.ledger.scan import ProjectFacts, assess_all, county_names, load_project_facts
+from bot.services.reports import reported_project_ids
+from bot.store.models import Person, Problem
+from bot.store.outbox import enqueue_many, outbox_key, row
+from bot.telegram.callbacks import ProjectAction
 from jobs.base import JobContext, JobResult
 
 INSERT_CHUNK = 500  # rows per multi-row INSERT (SQLite caps bound parameters)

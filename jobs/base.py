@@ -2,7 +2,7 @@
 
 A job is `async def run(session: AsyncSession, now: datetime, ctx: JobContext) -> JobResult`.
 It asks the database what is due at `now` (an aware datetime) and queues notifications with
-bot.outbox.enqueue under stable keys, so running it twice for the same moment queues nothing new.
+bot.store.outbox.enqueue under stable keys, so running it twice for the same moment queues nothing new.
 A job does not commit: the runner (jobs.registry.run_job) commits the job's outbox rows together
 with its JobRun record, in one transaction.
 """
@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.models import Person
-from bot.periods import quiet_until
+from bot.domain.periods import quiet_until
+from bot.store.models import Person
 from bot.texts import LANGUAGES, Texts
 
 

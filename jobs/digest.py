@@ -24,15 +24,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.chart import Bar, county_chart
-from bot.cycle import cycle_for
-from bot.digest import CITY, Figures, LedgerData, county_scope, figures_for, gather, save_snapshot, unreachable_people
-from bot.ledger_io import export_ledger
-from bot.lights import LightRules
-from bot.models import Outbox, Person
-from bot.outbox import enqueue, outbox_key
-from bot.periods import at_local
-from bot.split import split_html
+from bot.domain.cycle import cycle_for
+from bot.domain.lights import LightRules
+from bot.domain.periods import at_local
+from bot.ledger.io import export_ledger
+from bot.services.chart import Bar, county_chart
+from bot.services.digest import (
+    CITY,
+    Figures,
+    LedgerData,
+    county_scope,
+    figures_for,
+    gather,
+    save_snapshot,
+    unreachable_people,
+)
+from bot.store.models import Outbox, Person
+from bot.store.outbox import enqueue, outbox_key
+from bot.telegram.split import split_html
 from jobs.base import JobContext, JobResult
 
 KIND = "digest"

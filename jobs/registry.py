@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import JobRun
+from bot.store.models import JobRun
 from jobs.base import JobContext, JobFunction, JobResult
 
 # name -> module in jobs/ defining `async def run(session, now, ctx) -> JobResult`

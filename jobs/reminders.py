@@ -1,6 +1,6 @@
 """Monthly reminders and follow-ups (一月一更新) for county contacts.
 
-At `now` the job works out which step of this month's cycle is due (bot.cycle) and queues, for each
+At `now` the job works out which step of this month's cycle is due (bot.domain.cycle) and queues, for each
 county contact (bound, reachable) whose county still has projects without this month's report,
 ONE message listing those projects with a report button each. The outbox key
 `reminder:<person>:<period>:<step>` makes a second run for the same step queue nothing.
@@ -24,13 +24,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import ProjectAction
-from bot.cycle import cycle_for, due_step
-from bot.models import County, Outbox, Person, Project
-from bot.outbox import enqueue, outbox_key
-from bot.periods import period_of
-from bot.reports import reported_project_ids
-from bot.workdays import workdays_between
+from bot.domain.cycle import cycle_for, due_step
+from bot.domain.periods import period_of
+from bot.domain.workdays import workdays_between
+from bot.services.reports import reported_project_ids
+from bot.store.models import County, Outbox, Person, Project
+from bot.store.outbox import enqueue, outbox_key
+from bot.telegram.callbacks import ProjectAction
 from jobs.base import JobContext, JobResult
 
 KIND = "reminder"

@@ -17,9 +17,9 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-from bot.ledger_export import MILESTONE_EXPORT_COLUMNS, Sheet, write_xlsx
-from bot.ledger_format import CITY_SHEET, LEDGER_COLUMNS, MILESTONE_SHEET, STATUS_LABELS
-from bot.lights import LightRules, MilestoneState, ProjectState, assess, expected_progress
+from bot.domain.lights import LightRules, MilestoneState, ProjectState, assess, expected_progress
+from bot.ledger.export import MILESTONE_EXPORT_COLUMNS, Sheet, write_xlsx
+from bot.ledger.format import CITY_SHEET, LEDGER_COLUMNS, MILESTONE_SHEET, STATUS_LABELS
 
 AS_OF = dt.date(2026, 10, 31)  # nothing actual in the file is later than this
 LIGHTS_ON = dt.date(2026, 11, 20)

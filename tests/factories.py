@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import County, Milestone, Person, Project
+from bot.store.models import County, Milestone, Person, Project
 
 
 async def county(session: AsyncSession, name: str = "祁县", sort_order: int = 0) -> County:

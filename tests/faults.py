@@ -27,11 +27,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.fake_telegram import BOT_ID, FakeTelegram
-from bot.lease import SCHEDULER_LEASE
-from bot.models import County, Lease, Outbox, Person, Project, Report, utcnow
-from bot.periods import period_of
-from bot.sender import PRESENCE_PREFIX
+from bot.demo.fake_telegram import BOT_ID, FakeTelegram
+from bot.domain.periods import period_of
+from bot.store.lease import SCHEDULER_LEASE
+from bot.store.models import County, Lease, Outbox, Person, Project, Report, utcnow
+from bot.telegram.sender import PRESENCE_PREFIX
 from tests.conftest import empty_pg_database, fresh_pg_database  # noqa: F401 (re-exported for the fault tests)
 
 TOKEN = f"{BOT_ID}:TEST"

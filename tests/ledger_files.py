@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import Change, County, Milestone, Project
+from bot.store.models import Change, County, Milestone, Project
 
 HEADERS = ["项目编号", "项目名称", "县区", "类别", "责任单位", "计划开工", "计划完工", "总投资(万元)", "状态",
            "形象进度(%)", "已完成投资(万元)", "实际开工", "实际完工", "备注"]

@@ -10,7 +10,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.fake_telegram import FakeTelegram
+from bot.demo.fake_telegram import FakeTelegram
 
 TOKEN = "123456:TEST"
 

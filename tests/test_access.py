@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.access import ACTIONS, can, is_city_wide
+from bot.domain.access import ACTIONS, can, is_city_wide
 
 OWN, OTHER = 7, 8
 

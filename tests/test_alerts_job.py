@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.fake_telegram.html_check import check_html
-from bot.models import County, Milestone, Outbox, Person, Problem, Project
-from bot.reports import ReportInput, save_report
+from bot.demo.fake_telegram.html_check import check_html
+from bot.services.reports import ReportInput, save_report
+from bot.store.models import County, Milestone, Outbox, Person, Problem, Project
 from jobs.base import JobContext
 from jobs.registry import run_job
 from tests import factories

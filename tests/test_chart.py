@@ -9,7 +9,7 @@ from pathlib import Path
 from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 
-from bot.chart import FONT_FILE, Bar, cjk_family, county_chart
+from bot.services.chart import FONT_FILE, Bar, cjk_family, county_chart
 
 COUNTIES = "榆次区 太谷区 祁县 平遥县 介休市 灵石县 寿阳县 昔阳县 和顺县 左权县 榆社县".split()
 WORDS = "".join(COUNTIES) + "已完工已开工未开工各县区项目进展完工率"

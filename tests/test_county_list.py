@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.lights import LightRules
-from bot.project_views import county_list, project_by_code
-from bot.reports import ReportInput, save_report, undo_report
+from bot.domain.lights import LightRules
+from bot.services.project_views import county_list, project_by_code
+from bot.services.reports import ReportInput, save_report, undo_report
 from tests import factories
 
 TZ = ZoneInfo("Asia/Shanghai")

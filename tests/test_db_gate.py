@@ -8,8 +8,8 @@ import asyncio
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db_gate import DbGate, away_from_database, update_slots
-from bot.models import County
+from bot.store.db_gate import DbGate, away_from_database, update_slots
+from bot.store.models import County
 
 
 def test_slots_leave_room_for_the_sender_and_two_connections_per_update() -> None:

@@ -14,7 +14,7 @@ from aiogram.types import Update
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.models import County, ProcessedUpdate, utcnow
+from bot.store.models import County, ProcessedUpdate, utcnow
 from handlers.dedupe import DedupeMiddleware
 
 UPDATE = Update.model_validate({"update_id": 424242})

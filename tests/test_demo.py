@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.__main__ import main
-from bot.db import make_engine, make_sessionmaker
-from bot.demo import MARKER, prepare_out
+from bot.demo.runner import MARKER, prepare_out
 from bot.errors import UserError
-from bot.models import Person, Project, Report
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.models import Person, Project, Report
 
 slow = pytest.mark.slow  # every test that looks at the month (the run takes half a minute)
 

@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.digest import CountyRow, fastest_and_slowest, ranked
-from bot.fake_telegram.html_check import check_html, html_to_text
-from bot.ledger_io import import_sample
-from bot.models import County, Outbox, Person, Project, Snapshot
-from bot.rates import Totals
-from bot.reports import ReportInput, save_report
-from bot.split import size
+from bot.demo.fake_telegram.html_check import check_html, html_to_text
+from bot.domain.rates import Totals
+from bot.ledger.io import import_sample
+from bot.services.digest import CountyRow, fastest_and_slowest, ranked
+from bot.services.reports import ReportInput, save_report
+from bot.store.models import County, Outbox, Person, Project, Snapshot
+from bot.telegram.split import size
 from jobs.base import JobContext
 from jobs.registry import run_job
 from tests import factories

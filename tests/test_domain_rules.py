@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.lights import LightRules, MilestoneState, ProjectState, assess, expected_progress
-from bot.periods import add_months, in_quiet_hours, period_of, previous_period, quiet_until
-from bot.rates import percent, totals
-from bot.workdays import add_workdays, is_workday, next_workday, workdays_between
+from bot.domain.lights import LightRules, MilestoneState, ProjectState, assess, expected_progress
+from bot.domain.periods import add_months, in_quiet_hours, period_of, previous_period, quiet_until
+from bot.domain.rates import percent, totals
+from bot.domain.workdays import add_workdays, is_workday, next_workday, workdays_between
 
 SH = ZoneInfo("Asia/Shanghai")
 RULES = LightRules()

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.db import make_engine, make_sessionmaker
-from bot.fake_telegram import FakeTelegram, SentRecord
-from bot.models import Project, Report
+from bot.demo.fake_telegram import FakeTelegram, SentRecord
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.models import Project, Report
 from tests import factories
 from tests.test_e2e_chat import Chat, running
 

@@ -23,12 +23,12 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app import App, build_app
 from bot.config import Settings
-from bot.db import make_engine, make_sessionmaker
-from bot.fake_telegram import BOT_ID, FakeTelegram, SentRecord
-from bot.models import Milestone, Person, Photo, Project, Report
-from bot.people import create_invite, find_county
+from bot.demo.fake_telegram import BOT_ID, FakeTelegram, SentRecord
+from bot.services.people import create_invite, find_county
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.models import Milestone, Person, Photo, Project, Report
+from bot.telegram.app import App, build_app
 from tests import factories
 from tests.conftest import REDIS_URL, make_settings, need_redis
 
@@ -523,8 +523,8 @@ async def test_webhook_mode_checks_the_secret(sqlite_url: str, tmp_path: Path, f
 
 
 def test_a_webhook_without_its_secret_does_not_start(tmp_path: Path) -> None:
-    from bot.app import webhook_settings
     from bot.config import SettingsError
+    from bot.telegram.app import webhook_settings
 
     settings: Settings = make_settings("sqlite+aiosqlite:///x.db", tmp_path, webhook_url="https://example.org/hook")
     with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):

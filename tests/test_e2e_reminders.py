@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.db import make_engine, make_sessionmaker
-from bot.fake_telegram import FakeTelegram, SentRecord
-from bot.people import find_county
-from bot.sender import Sender
+from bot.demo.fake_telegram import FakeTelegram, SentRecord
+from bot.services.people import find_county
+from bot.store.db import make_engine, make_sessionmaker
+from bot.telegram.sender import Sender
 from jobs.base import JobContext
 from jobs.registry import run_job
 from tests import factories

@@ -36,7 +36,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.fake_telegram import BOT_ID, FakeTelegram, check_html, html_to_text, parse_html, utf16_len
+from bot.demo.fake_telegram import BOT_ID, FakeTelegram, check_html, html_to_text, parse_html, utf16_len
 
 TOKEN = "42:TEST-token_fake"
 ALICE = 1

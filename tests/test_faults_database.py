@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.db import make_engine, make_sessionmaker
-from bot.fake_telegram import FakeTelegram
-from bot.lease import SCHEDULER_LEASE
-from bot.models import Lease, utcnow
+from bot.demo.fake_telegram import FakeTelegram
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.lease import SCHEDULER_LEASE
+from bot.store.models import Lease, utcnow
 from tests import factories
 from tests.faults import (
     Service,

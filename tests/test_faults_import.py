@@ -16,8 +16,8 @@ import xlsxwriter
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.db import make_engine, make_sessionmaker
-from bot.ledger_io import import_ledger
+from bot.ledger.io import import_ledger
+from bot.store.db import make_engine, make_sessionmaker
 from tests.faults import wait_until
 from tests.ledger_files import HEADERS, MS_HEADERS, NOW, ledger_state, project, seed_counties, write_xlsx
 

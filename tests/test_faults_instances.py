@@ -20,10 +20,10 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import make_engine, make_sessionmaker
-from bot.fake_telegram import FakeTelegram
-from bot.lease import SCHEDULER_LEASE
-from bot.models import Lease, Person, Project, utcnow
+from bot.demo.fake_telegram import FakeTelegram
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.lease import SCHEDULER_LEASE
+from bot.store.models import Lease, Person, Project, utcnow
 from tests.conftest import REDIS_URL, need_redis
 from tests.faults import (
     RoundRobin,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import make_engine, make_sessionmaker
-from bot.fake_telegram import FakeTelegram
+from bot.demo.fake_telegram import FakeTelegram
+from bot.store.db import make_engine, make_sessionmaker
 from tests import factories
 from tests.faults import (
     free_port,

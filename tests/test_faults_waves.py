@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.cycle import cycle_for
-from bot.db import make_engine, make_sessionmaker
-from bot.fake_telegram import FakeTelegram
-from bot.models import Outbox, utcnow
-from bot.periods import at_local, period_of, previous_period
+from bot.demo.fake_telegram import FakeTelegram
+from bot.domain.cycle import cycle_for
+from bot.domain.periods import at_local, period_of, previous_period
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.models import Outbox, utcnow
 from jobs.base import JobContext
 from jobs.registry import run_job
 from tests.conftest import make_settings

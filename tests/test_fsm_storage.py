@@ -8,8 +8,8 @@ from aiogram.fsm.storage.base import StorageKey
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.fsm_storage import DbStorage
-from bot.models import FsmRecord
+from bot.store.fsm_storage import DbStorage
+from bot.store.models import FsmRecord
 
 KEY = StorageKey(bot_id=1, chat_id=42, user_id=42)
 

@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.__main__ import build_parser
-from bot.background import start_background
-from bot.commands import jobs as jobs_command
+from bot.cli import jobs as jobs_command
 from bot.config import Settings
 from bot.errors import UserError
-from bot.models import JobRun, Outbox
 from bot.scheduler import JobScheduler, next_runs
+from bot.store.models import JobRun, Outbox
+from bot.telegram.background import start_background
 from tests import factories
 from tests.conftest import make_settings
 from tests.sending import Clock, fake_bot

@@ -1,4 +1,4 @@
-"""aiogram imported through bot.lazy_aiogram: every Telegram type and method still builds and validates,
+"""aiogram imported through bot.telegram.lazy_aiogram: every Telegram type and method still builds and validates,
 whoever uses it first. Run in a fresh interpreter, as the service starts."""
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import make_engine, make_sessionmaker
-from bot.lease import LeaseKeeper, current_holder, release, try_acquire
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.lease import LeaseKeeper, current_holder, release, try_acquire
 from tests.sending import Clock
 
 T0 = dt.datetime(2026, 5, 20, 1, 0, tzinfo=dt.UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.cli_table import display_width
+from bot.domain.columns import display_width
 from tests.ledger_files import project, write_csv
 
 

@@ -10,10 +10,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.ledger_format import JINZHONG_COUNTIES
-from bot.ledger_io import export_ledger, import_ledger, import_sample, milestones_csv_path, write_template
-from bot.ledger_queries import city_figures, county_figures
-from bot.models import County
+from bot.ledger.format import JINZHONG_COUNTIES
+from bot.ledger.io import export_ledger, import_ledger, import_sample, milestones_csv_path, write_template
+from bot.ledger.queries import city_figures, county_figures
+from bot.store.models import County
 from tests.ledger_files import NOW, ledger_state
 
 Maker = async_sessionmaker[AsyncSession]

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.ledger_io import LedgerRejected, describe, import_ledger
-from bot.models import Change, County, Milestone, Project
+from bot.ledger.io import LedgerRejected, describe, import_ledger
+from bot.store.models import Change, County, Milestone, Project
 from tests.ledger_files import (
     HEADERS,
     MS_HEADERS,
@@ -276,7 +276,7 @@ async def test_an_empty_file_imports_nothing(sessionmaker: Maker, tmp_path: Path
 async def test_unreadable_files_are_one_clear_problem(
     sqlite_url: str, tmp_path: Path, name: str, content: bytes | None, code: str
 ) -> None:
-    from bot.db import make_engine, make_sessionmaker
+    from bot.store.db import make_engine, make_sessionmaker
 
     path = tmp_path / name
     if content is not None:
@@ -292,7 +292,7 @@ async def test_unreadable_files_are_one_clear_problem(
 
 
 def test_cell_values_as_people_write_them() -> None:
-    from bot.ledger_validate import CellError, parse_date, parse_money, parse_progress
+    from bot.ledger.validate import CellError, parse_date, parse_money, parse_progress
 
     assert parse_date("2026/3/1 00:00:00") == parse_date("2026年3月1日") == D("2026-03-01")
     assert parse_money("1,250.456万元") == Decimal("1250.46")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-from bot.pacing import Pacer, SlidingWindow, rate_share
+from bot.telegram.pacing import Pacer, SlidingWindow, rate_share
 
 
 def test_rates_become_windows_that_never_add_up_to_more_than_configured() -> None:

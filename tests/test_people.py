@@ -11,12 +11,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.cli_table import display_width
-from bot.commands import people as people_command
-from bot.db import make_engine, make_sessionmaker
+from bot.cli import people as people_command
+from bot.domain.columns import display_width
 from bot.errors import UserError
-from bot.models import Invite, Person, ProcessedUpdate, utcnow
-from bot.people import (
+from bot.services.people import (
     InviteError,
     RedeemFailure,
     create_invite,
@@ -26,6 +24,8 @@ from bot.people import (
     redeem,
     writer_of_update,
 )
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.models import Invite, Person, ProcessedUpdate, utcnow
 from tests import factories
 from tests.conftest import make_settings
 

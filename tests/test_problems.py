@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from bot.lights import LightRules, MilestoneState, ProjectState, assess
-from bot.problems import (
+from bot.domain.lights import LightRules, MilestoneState, ProjectState, assess
+from bot.domain.problems import (
     EscalationRules,
     Finding,
     OpenProblem,

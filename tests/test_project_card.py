@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.lights import LightRules
-from bot.project_views import project_by_code, project_card
-from bot.reports import PhotoInput, ReportInput, save_report
+from bot.domain.lights import LightRules
+from bot.services.project_views import project_by_code, project_card
+from bot.services.reports import PhotoInput, ReportInput, save_report
 from tests import factories
 
 TZ = ZoneInfo("Asia/Shanghai")

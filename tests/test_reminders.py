@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.callbacks import ProjectAction
 from bot.config import Settings
-from bot.cycle import due_step, monthly_cycle
-from bot.models import County, Outbox, Person, Project
-from bot.reports import ReportInput, save_report
-from bot.sender import Sender
+from bot.domain.cycle import due_step, monthly_cycle
+from bot.services.reports import ReportInput, save_report
+from bot.store.models import County, Outbox, Person, Project
+from bot.telegram.callbacks import ProjectAction
+from bot.telegram.sender import Sender
 from jobs.base import JobContext
 from jobs.registry import run_job
 from tests import factories

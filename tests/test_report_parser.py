@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.report_parser import (
+from bot.domain.report_parser import (
     COMPLETED,
     NOT_STARTED,
     STARTED,

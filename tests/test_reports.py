@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.models import Change, Milestone, Project, Report
-from bot.reports import (
+from bot.services.reports import (
     PhotoInput,
     ReportInput,
     ReportRejected,
@@ -20,6 +19,7 @@ from bot.reports import (
     save_report,
     undo_report,
 )
+from bot.store.models import Change, Milestone, Project, Report
 from tests import factories
 
 SH = ZoneInfo("Asia/Shanghai")

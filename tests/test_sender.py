@@ -14,11 +14,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.db import make_engine, make_sessionmaker
-from bot.fake_telegram import FakeTelegram
-from bot.models import Outbox, Person
-from bot.outbox import enqueue, outbox_key
-from bot.sender import Sender, backoff_seconds
+from bot.demo.fake_telegram import FakeTelegram
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.models import Outbox, Person
+from bot.store.outbox import enqueue, outbox_key
+from bot.telegram.sender import Sender, backoff_seconds
 from tests import factories
 from tests.conftest import make_settings
 from tests.sending import Clock, fake_bot

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.fake_telegram.html_check import check_html, html_to_text
-from bot.split import size, split_html
+from bot.demo.fake_telegram.html_check import check_html, html_to_text
+from bot.telegram.split import size, split_html
 
 
 def _valid(parts: list[str], limit: int = 4096) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from jinja2 import nodes
 
-from bot.fake_telegram.html_check import HtmlParseError, parse_html
+from bot.demo.fake_telegram.html_check import HtmlParseError, parse_html
 from bot.texts import LANGUAGES, environment, render, templates_dir
 
 HOSTILE = '<script>&amp; "x" </b> &'

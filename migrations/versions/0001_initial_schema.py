@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
+import bot.store.models
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -35,19 +35,19 @@ def upgrade() -> None:
     )
     op.create_table('job_runs',
     sa.Column('name', sa.String(length=40), nullable=False),
-    sa.Column('last_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('summary', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_job_runs'))
     )
     op.create_table('leases',
     sa.Column('name', sa.String(length=40), nullable=False),
     sa.Column('holder', sa.String(length=64), nullable=False),
-    sa.Column('expires_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_leases'))
     )
     op.create_table('processed_updates',
     sa.Column('update_id', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('update_id', name=op.f('pk_processed_updates'))
     )
     op.create_table('snapshots',
@@ -67,7 +67,7 @@ def upgrade() -> None:
     sa.Column('language', sa.String(length=8), nullable=False),
     sa.Column('reachable', sa.Boolean(), nullable=False),
     sa.Column('unreachable_reason', sa.String(length=200), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['county_id'], ['counties.id'], name=op.f('fk_people_county_id_counties')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_people')),
     sa.UniqueConstraint('telegram_id', name=op.f('uq_people_telegram_id'))
@@ -91,7 +91,7 @@ def upgrade() -> None:
     sa.Column('actual_start', sa.Date(), nullable=True),
     sa.Column('actual_finish', sa.Date(), nullable=True),
     sa.Column('notes', sa.Text(), nullable=False),
-    sa.Column('updated_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['county_id'], ['counties.id'], name=op.f('fk_projects_county_id_counties')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_projects')),
     sa.UniqueConstraint('code', name=op.f('uq_projects_code'))
@@ -105,9 +105,9 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('county_id', sa.Integer(), nullable=True),
     sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('used_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', bot.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('person_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['county_id'], ['counties.id'], name=op.f('fk_invites_county_id_counties')),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_invites_person_id_people')),
@@ -137,11 +137,11 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('state', sa.String(length=8), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('not_before', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('not_before', bot.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('claimed_by', sa.String(length=64), nullable=True),
-    sa.Column('claimed_until', bot.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_until', bot.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', bot.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('message_id', sa.BigInteger(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_outbox_person_id_people')),
@@ -159,10 +159,10 @@ def upgrade() -> None:
     sa.Column('ref', sa.String(length=40), nullable=False),
     sa.Column('level', sa.String(length=8), nullable=False),
     sa.Column('detail', sa.JSON(), nullable=False),
-    sa.Column('opened_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('opened_at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('step', sa.Integer(), nullable=False),
-    sa.Column('step_at', bot.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('step_at', bot.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', bot.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_problems_project_id_projects'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_problems')),
     sa.UniqueConstraint('project_id', 'kind', 'ref', 'opened_at', name=op.f('uq_problems_project_id'))
@@ -178,7 +178,7 @@ def upgrade() -> None:
     sa.Column('person_id', sa.Integer(), nullable=True),
     sa.Column('period', sa.String(length=7), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=True),
     sa.Column('progress', sa.Integer(), nullable=True),
     sa.Column('investment_done', sa.Numeric(precision=14, scale=2), nullable=True),
@@ -202,7 +202,7 @@ def upgrade() -> None:
     op.create_table('changes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
-    sa.Column('at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', bot.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('report_id', sa.Integer(), nullable=True),
     sa.Column('person_id', sa.Integer(), nullable=True),

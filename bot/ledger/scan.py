@@ -1,0 +1,76 @@
+"""The whole ledger read in two queries and assessed at one moment: what alerts and the digest both see.
+
+Loading is set-based (projects, then milestones), so a scan costs the same whatever the number of
+reports; assessing is pure (bot.domain.lights.assess over plain data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.lights import Assessment, LightRules, MilestoneState, ProjectState, assess
+from bot.store.models import County, Milestone, Project
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """One project as plain data: what the lights and the messages need."""
+
+    id: int
+    code: str
+    name: str
+    county_id: int
+    state: ProjectState
+    milestone_ids: tuple[int, ...] = ()  # parallel to state.milestones
+
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+
+async def load_project_facts(
+    session: AsyncSession, county_id: int | None = None, *, ids: Sequence[int] | None = None
+) -> list[ProjectFacts]:
+    """Every project (of one county, or all; or those of `ids`) with its milestones, in two queries, by code."""
+    query = select(
+        Project.id, Project.code, Project.name, Project.county_id, Project.status, Project.progress,
+        Project.planned_start, Project.planned_finish,
+    ).order_by(Project.code)
+    ms_query = select(Milestone.project_id, Milestone.id, Milestone.name, Milestone.due, Milestone.done)
+    if county_id is not None:
+        query = query.where(Project.county_id == county_id)
+        ms_query = ms_query.join(Project, Project.id == Milestone.project_id).where(Project.county_id == county_id)
+    if ids is not None:
+        query = query.where(Project.id.in_(list(ids)))
+        ms_query = ms_query.where(Milestone.project_id.in_(list(ids)))
+    milestones: dict[int, list[tuple[int, MilestoneState]]] = defaultdict(list)
+    for project_id, ms_id, name, due, done in await session.execute(ms_query):
+        milestones[project_id].append((ms_id, MilestoneState(name, due, done)))
+    facts = []
+    for pid, code, name, cid, status, progress, start, finish in await session.execute(query):
+        own = milestones.get(pid, [])
+        if len(own) > 1:  # by due date (undated last), as Project.milestones orders them
+            own.sort(key=lambda item: (item[1].due is None, item[1].due or dt.date.min, item[0]))
+        facts.append(
+            ProjectFacts(
+                id=pid, code=code, name=name, county_id=cid,
+                state=ProjectState(status, progress, start, finish, tuple(ms for _, ms in own)),
+                milestone_ids=tuple(ms_id for ms_id, _ in own),
+            )
+        )
+    return facts
+
+
+def assess_all(facts: list[ProjectFacts], today: dt.date, rules: LightRules) -> dict[int, Assessment]:
+    """Each project's light on `today`, by project id."""
+    return {f.id: assess(f.state, today, rules) for f in facts}
+
+
+async def county_names(session: AsyncSession) -> dict[int, str]:
+    return {cid: name for cid, name in await session.execute(select(County.id, County.name))}
+

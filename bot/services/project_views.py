@@ -1,0 +1,249 @@
+"""What the chat shows about projects, as plain data for the templates: a county's list (一县一清单),
+a project's card and its timeline (一工程一档案). Times are in the city's zone; no Telegram here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, func, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, joinedload
+
+from bot.domain.lights import Assessment, LightRules, MilestoneState, ProjectState, assess
+from bot.domain.periods import period_of
+from bot.domain.report_parser import find_code
+from bot.ledger.scan import assess_all, load_project_facts
+from bot.services.reports import COUNTING_KINDS, reported_project_ids, reported_query
+from bot.store.models import Change, County, Milestone, Person, Project, Report
+
+_UNDO = aliased(Report, name="undo")  # built once: aliasing a mapped class per query costs ~2 ms
+
+
+@dataclass(frozen=True)
+class ListRow:
+    code: str
+    name: str
+    status: str
+    progress: int
+    light: str
+    reported: bool
+    needs_report: bool  # completed projects owe no monthly update
+
+
+@dataclass(frozen=True)
+class CountyList:
+    """One page of a county's list, with the whole county's counts."""
+
+    county_id: int
+    county: str
+    period: str
+    total: int  # projects in the county
+    reported: int  # with this month's update in
+    owing: int  # still owing it (not completed, not reported)
+    page: int  # clamped into range
+    pages: int
+    rows: tuple[ListRow, ...]  # this page's
+
+
+@dataclass(frozen=True)
+class ReportView:
+    id: int
+    at: dt.datetime  # local time
+    who: str
+    kind: str  # progress | no_change | undo
+    period: str
+    status: str | None
+    progress: int | None
+    investment_done: Decimal | None
+    text: str
+    problems: str
+    next_steps: str
+    photos: int
+    photo_paths: tuple[str, ...]
+    undoes_id: int | None
+    undone: bool
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    field: str  # a ledger field, or milestone:<name>
+    old: str | None
+    new: str | None
+
+    @property
+    def milestone(self) -> str | None:
+        return self.field.removeprefix("milestone:") if self.field.startswith("milestone:") else None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime  # local time
+    who: str
+    source: str  # progress | no_change | undo (a report) or import | create | … (ledger changes)
+    report: ReportView | None
+    changes: tuple[ChangeView, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Card:
+    project: Project
+    county: str
+    assessment: Assessment
+    milestones: tuple[Milestone, ...]
+    latest: ReportView | None
+    period: str
+    reported: bool
+
+
+def state_of(project: Project) -> ProjectState:
+    milestones = tuple(MilestoneState(ms.name, ms.due, ms.done) for ms in project.milestones)
+    return ProjectState(project.status, project.progress, project.planned_start, project.planned_finish, milestones)
+
+
+def normalize_code(raw: str) -> str:
+    """JZ017, jz-017, ＪＺ－０１７ → JZ-017; anything else as typed, upper-cased."""
+    return find_code(raw) or raw.strip().upper()
+
+
+async def project_by_code(session: AsyncSession, raw_code: str) -> Project | None:
+    """The project with this code (case and dash forgiving), with its county and milestones loaded
+    in the same query (every chat update about a project starts here)."""
+    code = normalize_code(raw_code)
+    query = select(Project).options(joinedload(Project.milestones))
+    for condition in (Project.code == code, func.upper(Project.code) == code):
+        project = (await session.execute(query.where(condition))).unique().scalar_one_or_none()
+        if project is not None:
+            return project
+    return None
+
+
+async def county_projects(session: AsyncSession, county_id: int) -> list[Project]:
+    query = select(Project).where(Project.county_id == county_id).order_by(Project.code)
+    return list(await session.scalars(query))
+
+
+async def counties(session: AsyncSession) -> list[County]:
+    return list(await session.scalars(select(County).order_by(County.sort_order, County.name)))
+
+
+async def county_list(
+    session: AsyncSession, county_id: int, *, page: int, size: int, now: dt.datetime, tz: ZoneInfo, rules: LightRules
+) -> CountyList:
+    """Page `page` of the county's projects by code. Counted and paged in SQL, so that a page reads its
+    own projects only, however large the county."""
+    county = await session.get_one(County, county_id)
+    period = period_of(now, tz)
+    # per project, through the (project, period) index: the period's reports of every county are not read
+    is_reported = reported_query(period).where(Report.project_id == Project.id).exists()
+    in_county = Project.county_id == county_id
+    total, reported, owing = (await session.execute(
+        select(func.count(), func.count().filter(is_reported),
+               func.count().filter(Project.status != "completed", ~is_reported))
+        .where(in_county)
+    )).one()
+    page, pages = page_of(total, page, size)
+    ids = list(await session.scalars(
+        select(Project.id).where(in_county).order_by(Project.code).offset(page * size).limit(size)))
+    facts = await load_project_facts(session, ids=ids)
+    lights = assess_all(facts, now.astimezone(tz).date(), rules)
+    reported_here = await reported_project_ids(session, period, ids)
+    rows = tuple(
+        ListRow(
+            code=f.code, name=f.name, status=f.status, progress=f.state.progress, light=lights[f.id].light,
+            reported=f.id in reported_here, needs_report=f.status != "completed",
+        )
+        for f in facts
+    )
+    return CountyList(county_id=county.id, county=county.name, period=period, total=total, reported=reported,
+                      owing=owing, page=page, pages=pages, rows=rows)
+
+
+async def _names(session: AsyncSession, person_ids: set[int]) -> dict[int, str]:
+    if not person_ids:
+        return {}
+    rows = await session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids)))
+    return {person_id: name for person_id, name in rows}
+
+
+def _report_view(report: Report, who: str, undone: set[int], tz: ZoneInfo) -> ReportView:
+    return ReportView(
+        id=report.id, at=report.created_at.astimezone(tz), who=who, kind=report.kind, period=report.period,
+        status=report.status, progress=report.progress, investment_done=report.investment_done,
+        text=report.text, problems=report.problems, next_steps=report.next_steps, photos=len(report.photos),
+        photo_paths=tuple(p.path for p in report.photos if p.path), undoes_id=report.undoes_id,
+        undone=report.id in undone,
+    )
+
+
+async def project_card(
+    session: AsyncSession, project: Project, *, now: dt.datetime, tz: ZoneInfo, rules: LightRules,
+    saved: tuple[Report, str] | None = None,
+) -> Card:
+    """`saved`: the report the caller has just saved (or found repeated) and its author's name: it is
+    the project's latest and counts for this month, so the card after a report reads nothing more."""
+    if inspect(project).expired:  # a rollback (a duplicate report) expired it
+        await session.refresh(project)
+    unloaded = [name for name in ("milestones", "county") if name in inspect(project).unloaded]
+    if unloaded:  # usually loaded already, with the project (project_by_code)
+        await session.refresh(project, unloaded)
+    assessment = assess(state_of(project), now.astimezone(tz).date(), rules)
+    period = period_of(now, tz)
+    if saved is not None:
+        report, who = saved
+        return Card(project=project, county=project.county.name, assessment=assessment,
+                    milestones=tuple(project.milestones), latest=_report_view(report, who, set(), tz), period=period,
+                    reported=report.period == period and report.kind in COUNTING_KINDS)
+    reported = bool(await reported_project_ids(session, period, [project.id]))
+    # the latest report with its author's name and whether it was taken back, in one query
+    latest_row = (await session.execute(
+        select(Report, Person.name, exists().where(_UNDO.undoes_id == Report.id))
+        .outerjoin(Person, Person.id == Report.person_id)
+        .where(Report.project_id == project.id, Report.kind != "undo")
+        .order_by(Report.created_at.desc(), Report.id.desc()).limit(1)
+    )).first()
+    latest = None
+    if latest_row is not None:
+        report, who, undone = latest_row
+        latest = _report_view(report, who or "", {report.id} if undone else set(), tz)
+    return Card(project=project, county=project.county.name, assessment=assessment,
+                milestones=tuple(project.milestones), latest=latest, period=period, reported=reported)
+
+
+async def timeline(session: AsyncSession, project: Project, *, tz: ZoneInfo) -> list[TimelineEntry]:
+    """Every report and ledger change of the project, newest first; a report carries its changes."""
+    reports = list(await session.scalars(select(Report).where(Report.project_id == project.id)))
+    changes = list(await session.scalars(select(Change).where(Change.project_id == project.id).order_by(Change.id)))
+    names = await _names(session, {r.person_id for r in reports if r.person_id}
+                         | {c.person_id for c in changes if c.person_id})
+    undone = {r.undoes_id for r in reports if r.kind == "undo" and r.undoes_id}
+    by_report: dict[int, list[ChangeView]] = defaultdict(list)
+    loose: dict[tuple[dt.datetime, str, int | None], list[ChangeView]] = defaultdict(list)
+    for c in changes:
+        view = ChangeView(c.field, c.old, c.new)
+        if c.report_id is not None:
+            by_report[c.report_id].append(view)
+        else:
+            loose[(c.at, c.source, c.person_id)].append(view)
+    entries = [
+        TimelineEntry(at=r.created_at.astimezone(tz), who=names.get(r.person_id or 0, ""), source=r.kind,
+                      report=_report_view(r, names.get(r.person_id or 0, ""), undone, tz),
+                      changes=tuple(by_report.get(r.id, ())))
+        for r in reports
+    ]
+    entries += [
+        TimelineEntry(at=at.astimezone(tz), who=names.get(person_id or 0, ""), source=source, report=None,
+                      changes=tuple(views))
+        for (at, source, person_id), views in loose.items()
+    ]
+    entries.sort(key=lambda e: (e.at, e.report.id if e.report else 0), reverse=True)
+    return entries
+
+
+def page_of(count: int, page: int, size: int) -> tuple[int, int]:
+    """(page clamped into range, number of pages) for `count` items split `size` per page."""
+    pages = max(1, -(-count // size))
+    return min(max(page, 0), pages - 1), pages

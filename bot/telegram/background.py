@@ -1,0 +1,69 @@
+"""What the service runs beside the chat: the outbox sender and the lease-guarded job scheduler.
+
+`bot/telegram/app.py` calls `start_background(...)` once the database is ready and `stop()` on shutdown.
+Every instance runs a sender (they share the outbox safely); only the lease holder runs jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiogram import Bot
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.scheduler import JobScheduler
+from bot.store.lease import default_name
+from bot.store.models import utcnow
+from bot.telegram.pacing import Pacer
+from bot.telegram.sender import Sender
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Background:
+    sender: Sender
+    scheduler: JobScheduler
+    sender_task: asyncio.Task[None]
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def kick(self) -> None:
+        """Something was queued outside the jobs (e.g. by a handler): send it now."""
+        self.sender.kick()
+
+    async def stop(self, grace: float = 15.0) -> None:
+        """Stop the scheduler (a running job finishes) and the sender (messages in flight finish,
+        claimed but unsent ones are given back), waiting at most `grace` seconds for each."""
+        await self.scheduler.stop(grace=grace)
+        self._stop.set()
+        done, _ = await asyncio.wait({self.sender_task}, timeout=grace)
+        if not done:
+            log.warning("sender did not stop within %s s: cancelling it", grace)
+            self.sender_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sender_task
+
+
+async def start_background(
+    settings: Settings,
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    clock: Callable[[], dt.datetime] = utcnow,
+    pacer: Pacer | None = None,
+) -> Background:
+    """Start the sender and the scheduler (which catches up missed jobs once it holds the lease)."""
+    name = default_name()
+    stop = asyncio.Event()
+    sender = Sender(bot, sessionmaker, settings, clock=clock, name=name, pacer=pacer)
+    scheduler = JobScheduler(settings, sessionmaker, clock=clock, holder=name, on_queued=sender.kick)
+    sender_task = asyncio.create_task(sender.run(stop), name="qingshui-sender")
+    await scheduler.start()
+    log.info("background started: sender and scheduler as %s", name)
+    return Background(sender=sender, scheduler=scheduler, sender_task=sender_task, _stop=stop)
