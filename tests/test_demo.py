@@ -90,6 +90,17 @@ def test_the_index_page_links_every_recorded_file(demo: Demo) -> None:
 
 
 @slow
+def test_the_index_page_shows_the_charts_and_names_a_cjk_font_stack(demo: Demo) -> None:
+    page = (demo.out / "index.html").read_text(encoding="utf-8")
+    charts = {p.name for p in (demo.out / "messages").glob("*.png")}
+    assert charts  # the weekly digest's chart
+    shown = set(re.findall(r'<img src="messages/([^"]+)"', page))
+    assert shown == charts
+    for font in ("Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC"):
+        assert font in page  # reads right on a machine without Noto
+
+
+@slow
 def test_telegram_accepted_everything_and_nothing_was_left_unsent(demo: Demo) -> None:
     assert demo.timeline["rejected"] == []  # e.g. no HTML Telegram would refuse, no button too long
     assert demo.timeline["undelivered"] == []
