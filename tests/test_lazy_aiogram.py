@@ -8,7 +8,8 @@ import sys
 import textwrap
 
 SCRIPT = textwrap.dedent("""
-    import bot  # installs the hook before anything imports aiogram
+    from bot.telegram import lazy_aiogram
+    lazy_aiogram.install()  # as `qingshui run` does, before anything imports aiogram
     from pydantic import BaseModel
     from aiogram import methods, types
     from aiogram.methods.base import Response
@@ -48,6 +49,16 @@ def test_every_type_and_method_builds_on_first_use() -> None:
 
 def test_aiogram_imported_first_is_built_eagerly_and_still_works() -> None:
     # someone imports aiogram before our package: nothing is deferred, nothing breaks
-    script = "import aiogram, bot\nfrom aiogram import types\nassert types.Update.__pydantic_complete__"
+    script = ("import aiogram\nfrom bot.telegram import lazy_aiogram\nlazy_aiogram.install()\n"
+              "from aiogram import types\nassert types.Update.__pydantic_complete__")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_importing_bot_changes_nothing_in_the_process() -> None:
+    """Only the entry points that start the service or the demo install the loader; a library user, a test
+    or a command like `qingshui stats` gets aiogram as it is."""
+    script = ("import sys\nbefore = list(sys.meta_path)\nimport bot, bot.store.models, bot.telegram.app\n"
+              "assert sys.meta_path == before\nfrom aiogram import types\nassert types.Update.__pydantic_complete__")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.demo.story import FIRST_DAY, LAST_DAY
+from bot.telegram import lazy_aiogram
 from bot.texts import render
 
 # What the service logs at INFO (polling started, sender stats …) would bury the summary.
@@ -25,6 +26,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.out) if args.out else settings.data_dir / "demo"
     print(render(lang, "cli_demo.starting", first=FIRST_DAY, last=LAST_DAY, out=str(out.resolve())),
           file=sys.stderr, flush=True)
+    lazy_aiogram.install()  # before aiogram is imported: its types are built on first use
     from bot.demo.output import summary_text, write_pages
     from bot.demo.runner import run_demo  # aiogram, the handlers and the jobs load only for the demo
 

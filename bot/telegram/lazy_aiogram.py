@@ -5,8 +5,9 @@ issue #1513): ~105 MB resident and 5 s of start-up, when a bot like ours meets a
 Update, a Message, a CallbackQuery …: ~10 MB). `load()` imports aiogram with that loop skipped, then gives
 each types module the names the loop resolves forward references with (aiogram imports them only for type
 checkers), so that pydantic builds any type correctly the first time it is used, whoever uses it first: a
-method, a generic `Response[T]`, a nested field. `install()` (run by `import bot`) makes the first
-`import aiogram` anywhere in the process go through `load()`. tests/test_lazy_aiogram.py builds every type
+method, a generic `Response[T]`, a nested field. `install()` (run by the entry points that start the
+service and the demo, bot/cli/service.py and bot/cli/demo.py) makes the first `import aiogram` anywhere in
+the process go through `load()`. tests/test_lazy_aiogram.py builds every type
 that way."""
 
 from __future__ import annotations
