@@ -26,7 +26,7 @@ def _parse_hhmm(value: str) -> dt.time:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    # --- the contract in DESIGN.md ---
+    # --- README "Configuration": the settings operators rely on ---
     bot_token: SecretStr | None = None
     bot_username: str | None = None
     database_url: str | None = None

@@ -1,6 +1,6 @@
 """The ledger file's shape: its columns, how a header is recognised, status labels, sheet names.
 
-The contract is DESIGN.md's "Ledger columns": Chinese headers, English accepted too, in any order.
+The contract is README's "The ledger file": Chinese headers, English accepted too, in any order.
 A header is recognised from its Chinese label, its English name, or both (`项目编号 code`), with
 full-width characters, units in parentheses and surrounding spaces tolerated."""
 
