@@ -7,9 +7,12 @@ import asyncio
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
 
-from bot.config import SettingsError, load_settings
+from bot.cli.parser import Parser
+from bot.cli.preflight import preflight
+from bot.config import Settings, SettingsError, command_line_basics, load_settings
 from bot.errors import UserError
 from bot.texts import render
 
@@ -31,54 +34,51 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     def h(key: str) -> str:
         return render(lang, f"cli_help.{key}")
 
-    parser = argparse.ArgumentParser(prog="qingshui", description=h("program"))
+    parser = Parser(prog="qingshui", description=h("program"), lang=lang)
     parser.add_argument("-v", "--verbose", action="store_true", help=h("verbose"))
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--debug", action="store_true", help=h("debug"))
+    sub = parser.add_subparsers(dest="command", required=True, metavar=h("metavar_command"))
 
     sub.add_parser("run", help=h("run"))
     demo = sub.add_parser("demo", help=h("demo"))
-    demo.add_argument("--out", default=None, help=h("demo_out"))
+    demo.add_argument("--out", default=None, metavar=h("metavar_dir"), help=h("demo_out"))
 
     imp = sub.add_parser("import", help=h("import_"))
-    imp.add_argument("file", nargs="?", help=h("import_file"))
+    imp.add_argument("file", nargs="?", metavar=h("metavar_file"), help=h("import_file"))
     imp.add_argument("--sample", action="store_true", help=h("import_sample"))
     imp.add_argument("--new-counties", action="store_true", help=h("import_new_counties"))
-    imp.add_argument("--milestones", default=None, help=h("import_milestones"))
+    imp.add_argument("--milestones", default=None, metavar=h("metavar_file"), help=h("import_milestones"))
 
     exp = sub.add_parser("export", help=h("export"))
-    exp.add_argument("file", help=h("export_file"))
+    exp.add_argument("file", metavar=h("metavar_file"), help=h("export_file"))
     tpl = sub.add_parser("template", help=h("template"))
-    tpl.add_argument("file", help=h("template_file"))
+    tpl.add_argument("file", metavar=h("metavar_file"), help=h("template_file"))
     sub.add_parser("stats", help=h("stats"))
 
     inv = sub.add_parser("invite", help=h("invite"))
     inv.add_argument("--role", required=True, choices=["admin", "leader", "county_leader", "contact"],
                      help=h("invite_role"))
-    inv.add_argument("--county", default=None, help=h("invite_county"))
-    inv.add_argument("--name", default="", help=h("invite_name"))
+    inv.add_argument("--county", default=None, metavar=h("metavar_county"), help=h("invite_county"))
+    inv.add_argument("--name", default="", metavar=h("metavar_name"), help=h("invite_name"))
     sub.add_parser("people", help=h("people"))
 
     jobs = sub.add_parser("jobs", help=h("jobs"))
-    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar=h("metavar_action"))
     jobs_sub.add_parser("list", help=h("jobs_list"))
     run = jobs_sub.add_parser("run", help=h("jobs_run"))
     run.add_argument("name", choices=["reminders", "alerts", "digest"])
-    run.add_argument("--at", default=None, help=h("jobs_at"))
+    run.add_argument("--at", default=None, metavar=h("metavar_at"), help=h("jobs_at"))
     return parser
 
 
-def _help_language() -> str:
-    """The language for --help: DEFAULT_LANGUAGE when the settings load, else Chinese (a bad setting is
-    reported after parsing, in one line)."""
-    try:
-        return load_settings().default_language
-    except SettingsError:
-        return "zh"
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser(_help_language()).parse_args(argv)
+    # The language and log level come first and leniently: a bad setting is reported below, in
+    # DEFAULT_LANGUAGE when that one is fine.
+    basics = command_line_basics()
+    args = build_parser(basics.language).parse_args(argv)
+    debug = args.debug or basics.debug
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose or debug else basics.level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -87,12 +87,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         module = importlib.import_module(f"bot.cli.{COMMANDS[args.command]}")
-        return int(asyncio.run(module.main(args, settings)) or 0)
+        return int(asyncio.run(_command(module.main, args, settings)) or 0)
     except (SettingsError, UserError) as exc:
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
         print(exc, file=sys.stderr)
         return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         return 130
+
+
+async def _command(run: Callable[[argparse.Namespace, Settings], Awaitable[int | None]],
+                   args: argparse.Namespace, settings: Settings) -> int:
+    await preflight(settings, args.command)
+    return int(await run(args, settings) or 0)
 
 
 if __name__ == "__main__":

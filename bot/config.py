@@ -3,24 +3,72 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import typing
+import urllib.parse
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import annotated_types
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Language = Literal["zh", "en"]
+LANGUAGES: tuple[str, ...] = typing.get_args(Language)
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?")
+# Telegram's token: the bot's id, a colon, 35 characters. A local Bot API server (tests, the demo)
+# takes any `id:secret`, so only that looser shape is required when TELEGRAM_API_URL is set.
+_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]{35}")
+_LOCAL_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
+# Values never repeated in an error: they may hold a password or a secret.
+_UNSHOWN = frozenset({"bot_token", "webhook_secret", "database_url", "redis_url"})
+# async driver each database needs, by the name a URL may start with
+_ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg://", "postgres": "postgresql+asyncpg://",
+                  "sqlite": "sqlite+aiosqlite://"}
 
 
 class SettingsError(Exception):
-    """A setting is missing or malformed; the message names it in one line."""
+    """A setting is missing, malformed or unusable. The message (one to three lines, in DEFAULT_LANGUAGE)
+    names it and says what to do; `setting` is its name."""
+
+    def __init__(self, message: str, setting: str = "") -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+def settings_error(lang: str, setting: str, problem: str, **context: Any) -> SettingsError:
+    """A SettingsError worded by templates/<lang>/cli_settings.txt, macro `problem`."""
+    from bot.texts import render  # Jinja2 only once something is wrong
+
+    return SettingsError(render(lang, f"cli_settings.{problem}", setting=setting, **context), setting)
 
 
 def _parse_hhmm(value: str) -> dt.time:
-    hours, _, minutes = value.strip().partition(":")
-    return dt.time(int(hours), int(minutes or 0))
+    match = _CLOCK.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(value)
+    return dt.time(int(match[1]), int(match[2] or 0))  # ValueError for 24:00, 09:60
+
+
+def _clock_ok(value: str) -> bool:
+    try:
+        _parse_hhmm(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_web_url(value: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 class Settings(BaseSettings):
@@ -39,6 +87,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     quiet_hours: str = "21:00-08:00"
     data_dir: Path = Path("data")
+    log_level: LogLevel = "INFO"
 
     # --- webhook listener (only used when WEBHOOK_URL is set) ---
     webhook_host: str = "0.0.0.0"
@@ -85,40 +134,97 @@ class Settings(BaseSettings):
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+        try:
+            if isinstance(value, str):
+                return tuple(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+        except ValueError:
+            raise PydanticCustomError("id_list", "expected comma-separated Telegram ids") from None
         if isinstance(value, int):
             return (value,)
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError("time_zone", "unknown time zone") from None
         return value
 
-    @field_validator("quiet_hours", "reminder_time", "digest_time")
+    @field_validator("reminder_time", "digest_time")
     @classmethod
-    def _valid_times(cls, value: str) -> str:
+    def _valid_clock(cls, value: str) -> str:
+        if not _clock_ok(value):
+            raise PydanticCustomError("time_of_day", "expected HH:MM")
+        return value.strip()
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _valid_window(cls, value: str) -> str:
         if not value.strip():
             return ""
-        parts = value.split("-")
+        start, dash, end = value.partition("-")
+        if not (dash and _clock_ok(start) and _clock_ok(end)):
+            raise PydanticCustomError("time_window", "expected HH:MM-HH:MM")
+        return value.strip()
+
+    @field_validator("telegram_api_url", "webhook_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not _is_web_url(value.strip()):
+            raise PydanticCustomError("url", "expected an http(s) URL")
+        return value.strip()
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
-            for part in parts:
-                _parse_hhmm(part)
-        except ValueError as exc:
-            raise ValueError(f"expected HH:MM or HH:MM-HH:MM, got {value!r}") from exc
+            url = make_url(value.strip())
+        except (ArgumentError, ValueError):
+            raise PydanticCustomError("database_not_url", "not a database URL") from None
+        backend, _, driver = url.drivername.partition("+")
+        wanted = _ASYNC_DRIVERS.get(backend)
+        if wanted is None:
+            raise PydanticCustomError("database_not_url", "not a database URL")
+        if f"{backend}+{driver}://" != wanted:
+            raise PydanticCustomError("database_driver", "needs an async driver",
+                                      {"given": f"{url.drivername}://", "use": wanted})
+        return value.strip()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from redis.connection import parse_url  # only when Redis is used
+
+        try:
+            parse_url(value.strip())
+        except ValueError:
+            raise PydanticCustomError("redis_url", "not a Redis URL") from None
         return value.strip()
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.deadline_day < self.reminder_day:
-            raise ValueError("DEADLINE_DAY must not be before REMINDER_DAY")
+            raise PydanticCustomError("day_order", "DEADLINE_DAY before REMINDER_DAY",
+                                      {"setting": "DEADLINE_DAY", "other": "REMINDER_DAY"})
         if self.light_red_behind < self.light_yellow_behind:
-            raise ValueError("LIGHT_RED_BEHIND must not be below LIGHT_YELLOW_BEHIND")
+            raise PydanticCustomError("light_order", "LIGHT_RED_BEHIND below LIGHT_YELLOW_BEHIND",
+                                      {"setting": "LIGHT_RED_BEHIND", "other": "LIGHT_YELLOW_BEHIND"})
         return self
 
     # --- derived values ---
@@ -148,22 +254,87 @@ class Settings(BaseSettings):
         return _parse_hhmm(self.digest_time)
 
     def require_token(self) -> str:
-        if self.bot_token is None or not self.bot_token.get_secret_value().strip():
-            raise SettingsError(
-                "BOT_TOKEN is not set: create a bot with @BotFather in Telegram and put its token "
-                "in .env as BOT_TOKEN=... (or run `qingshui demo` to try it offline)"
-            )
-        return self.bot_token.get_secret_value().strip()
+        """BOT_TOKEN, checked for Telegram's shape; SettingsError (worded for the operator) when it is
+        missing or malformed."""
+        token = self.bot_token.get_secret_value().strip() if self.bot_token is not None else ""
+        if not token:
+            raise settings_error(self.default_language, "BOT_TOKEN", "token_missing")
+        if not (_LOCAL_TOKEN if self.telegram_api_url else _TOKEN).fullmatch(token):
+            raise settings_error(self.default_language, "BOT_TOKEN", "token_malformed")
+        return token
+
+
+class CommandLineBasics(BaseSettings):
+    """What the command line needs even when other settings are wrong: the language of its words and
+    the log level. Lenient on purpose: a bad value falls back to the default (Settings reports it)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    default_language: str = "zh"
+    log_level: str = "INFO"
+
+    @property
+    def language(self) -> str:
+        lang = self.default_language.strip().lower()
+        return lang if lang in LANGUAGES else "zh"
+
+    @property
+    def level(self) -> str:
+        level = self.log_level.strip().upper()
+        return level if level in typing.get_args(LogLevel) else "INFO"
+
+    @property
+    def debug(self) -> bool:
+        return self.level == "DEBUG"
+
+
+def command_line_basics() -> CommandLineBasics:
+    try:
+        return CommandLineBasics()
+    except (ValidationError, OSError, UnicodeDecodeError):  # an unreadable .env: Settings reports it
+        return CommandLineBasics(_env_file=None)  # type: ignore[call-arg]
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning pydantic's report into one line that names the setting."""
+    """Read settings, turning pydantic's report of the first bad one into a SettingsError in
+    DEFAULT_LANGUAGE (or Chinese when that is the bad one) that names it and says what to do."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "_".join(str(part) for part in first["loc"]).upper() or "settings"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raw = first.get("input")
-        shown = f" (got {raw!r})" if isinstance(raw, str | int | float) else ""
-        raise SettingsError(f"{name}: {message}{shown}") from None
+        raise _explain(exc.errors()[0], command_line_basics().language) from exc
+
+
+# pydantic's error type -> the macro of cli_settings that words it
+_PROBLEMS = {
+    "int_parsing": "integer", "int_from_float": "integer", "int_type": "integer",
+    "float_parsing": "number", "float_type": "number", "bool_parsing": "boolean", "bool_type": "boolean",
+    "literal_error": "choice", "enum": "choice",
+    "greater_than_equal": "range", "less_than_equal": "range", "greater_than": "above", "less_than": "range",
+}
+_CUSTOM = ("id_list", "time_zone", "time_of_day", "time_window", "url", "database_not_url", "database_driver",
+           "redis_url", "day_order", "light_order")
+_VALUELESS = ("database_not_url", "database_driver", "redis_url", "day_order", "light_order")
+
+
+def _explain(error: Any, lang: str) -> SettingsError:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    ctx = dict(error.get("ctx") or {})
+    setting = str(ctx.pop("setting", field.upper() or "settings"))
+    raw = error.get("input")
+    value = str(raw) if field not in _UNSHOWN and isinstance(raw, str | int | float) else None
+    kind = error["type"]
+    problem = kind if kind in _CUSTOM else _PROBLEMS.get(kind, "invalid")
+    info = Settings.model_fields.get(field)
+    if problem == "choice" and info is not None:
+        ctx["choices"] = list(typing.get_args(info.annotation))
+    if problem in ("range", "above"):
+        bounds = info.metadata if info is not None else []
+        ctx["low"] = next((m.ge if isinstance(m, annotated_types.Ge) else m.gt for m in bounds
+                           if isinstance(m, annotated_types.Ge | annotated_types.Gt)), None)
+        ctx["high"] = next((m.le for m in bounds if isinstance(m, annotated_types.Le)), None)
+        if problem == "above":
+            ctx.pop("high")
+    for pydantic_only in ("ge", "le", "gt", "lt", "expected", "error"):
+        ctx.pop(pydantic_only, None)
+    if problem not in _VALUELESS:
+        ctx["value"] = value
+    return settings_error(lang, setting, problem, **ctx)

@@ -12,8 +12,9 @@ from aiogram.exceptions import TelegramAPIError
 from bot.config import Settings
 from bot.domain.columns import format_table
 from bot.errors import UserError
-from bot.services.people import InviteError, create_invite, find_county, list_people
+from bot.services.people import InviteError, county_for_invite, create_invite, list_people, pending_invites
 from bot.store.db import open_database
+from bot.store.models import Person
 from bot.telegram.app import build_bot
 from bot.texts import render
 
@@ -49,9 +50,10 @@ async def invite(settings: Settings, *, role: str, county_name: str | None, name
     async with open_database(settings.db_url) as sessionmaker, sessionmaker() as session:
         county = None
         if county_name:
-            county = await find_county(session, county_name)
+            county, suggestion, any_known = await county_for_invite(session, county_name)
             if county is None:
-                raise UserError(render(lang, "cli_people.unknown_county", county=county_name))
+                raise UserError(render(lang, "cli_people.unknown_county", county=county_name, suggestion=suggestion,
+                                       none_known=not any_known))
         try:
             code, row = await create_invite(session, role=role, county=county, name=name,
                                             ttl=dt.timedelta(days=settings.invite_ttl_days))
@@ -65,12 +67,26 @@ async def invite(settings: Settings, *, role: str, county_name: str | None, name
     )
 
 
-async def people(settings: Settings) -> str:
+async def people(settings: Settings, now: dt.datetime | None = None) -> str:
+    """Who is bound, then the invites still waiting to be used."""
     lang = settings.default_language
     async with open_database(settings.db_url) as sessionmaker, sessionmaker() as session:
         bound = await list_people(session)
-    if not bound:
-        return render(lang, "cli_people.nobody")
+        waiting = await pending_invites(session, now)
+    lines = [render(lang, "cli_people.nobody")] if not bound else [*_people_table(bound, lang),
+                                                                   render(lang, "cli_people.total", count=len(bound))]
+    if waiting:
+        header = [render(lang, f"cli_people.column_{c}") for c in ("role", "county", "name", "expires")]
+        rows = [header] + [
+            [render(lang, "common.role", code=i.role), i.county or render(lang, "common.city"), i.name or "—",
+             render(lang, "cli_people.expires", at=i.expires_at.astimezone(settings.tz))]
+            for i in waiting
+        ]
+        lines += ["", render(lang, "cli_people.pending_title", count=len(waiting)), *format_table(rows)]
+    return "\n".join(lines)
+
+
+def _people_table(bound: list[Person], lang: str) -> list[str]:
     header = [render(lang, f"cli_people.column_{c}") for c in ("name", "role", "county", "reachable", "language")]
     rows = [header] + [
         [
@@ -82,4 +98,4 @@ async def people(settings: Settings) -> str:
         ]
         for p in bound
     ]
-    return "\n".join([*format_table(rows), render(lang, "cli_people.total", count=len(bound))])
+    return format_table(rows)

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.config import Settings
 from bot.domain.periods import at_local, local, month_day
 from bot.domain.workdays import add_workdays, next_workday
+
+if TYPE_CHECKING:  # the domain reads settings handed to it; it does not load them
+    from bot.config import Settings
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ full-width characters, units in parentheses and surrounding spaces tolerated."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # The 11 counties of Jinzhong in the programme's order: used for the sort order of counties an
@@ -128,3 +130,10 @@ def is_milestone_sheet(name: str) -> bool:
 def county_key(name: str) -> str:
     """How county names compare: no spaces, half-width (`祁 县` is 祁县)."""
     return "".join(unicodedata.normalize("NFKC", name).split())
+
+
+def closest_county(name: str, counties: Mapping[str, str]) -> str | None:
+    """The known county a mistyped `name` most likely means (`祁` → 祁县), or None when none is close.
+    `counties`: county_key(name) -> name. The import and `qingshui invite` both suggest with it."""
+    close = difflib.get_close_matches(county_key(name), list(counties), n=1, cutoff=0.5)
+    return counties[close[0]] if close else None

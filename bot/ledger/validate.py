@@ -6,14 +6,13 @@ Every problem becomes an Issue naming the sheet, row, column and value; nothing 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from bot.ledger.format import LEDGER_BY_KEY, MILESTONE_BY_KEY, county_key, parse_status
+from bot.ledger.format import LEDGER_BY_KEY, MILESTONE_BY_KEY, closest_county, county_key, parse_status
 from bot.ledger.issues import Issue, shown
 from bot.ledger.read import RawLedger, RawRow, RawSheet
 
@@ -342,9 +341,8 @@ def _county(
     if allow_new:
         new_counties[key] = key
         return key
-    close = difflib.get_close_matches(key, list(counties), n=1, cutoff=0.5)
     issues.append(_issue("unknown_county", row.sheet, row.row, row.headers["county"], name,
-                         suggestion=counties[close[0]] if close else None, none_known=not counties))
+                         suggestion=closest_county(name, counties), none_known=not counties))
     return None
 
 

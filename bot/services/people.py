@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.ledger.format import closest_county, county_key
 from bot.store.models import ROLES, County, Invite, Person, ProcessedUpdate, utcnow
 
 COUNTY_ROLES = ("contact", "county_leader")  # roles that belong to one county
@@ -45,6 +46,16 @@ def hash_code(code: str) -> str:
 
 async def find_county(session: AsyncSession, name: str) -> County | None:
     return await session.scalar(select(County).where(County.name == name.strip()))
+
+
+async def county_for_invite(session: AsyncSession, name: str) -> tuple[County | None, str | None, bool]:
+    """The county `name` means, compared as the import compares names (`祁 县` is 祁县); when there is
+    none: the closest known name to suggest (as the import does), and whether any county is known."""
+    counties = {county_key(c.name): c for c in await session.scalars(select(County))}
+    found = counties.get(county_key(name))
+    if found is not None:
+        return found, None, True
+    return None, closest_county(name, {key: c.name for key, c in counties.items()}), bool(counties)
 
 
 async def create_invite(
@@ -156,6 +167,26 @@ async def mark_reachable(session: AsyncSession, person: Person) -> None:
 async def set_language(session: AsyncSession, person: Person, language: str) -> None:
     person.language = language
     await session.commit()
+
+
+@dataclass(frozen=True)
+class PendingInvite:
+    role: str
+    county: str | None  # None: a city-wide role
+    name: str
+    expires_at: dt.datetime
+
+
+async def pending_invites(session: AsyncSession, now: dt.datetime | None = None) -> list[PendingInvite]:
+    """Invites not used yet and not expired, the soonest to expire first."""
+    now = now or utcnow()
+    rows = await session.execute(
+        select(Invite.role, County.name, Invite.name, Invite.expires_at)
+        .outerjoin(County, County.id == Invite.county_id)
+        .where(Invite.used_at.is_(None), Invite.expires_at > now)
+        .order_by(Invite.expires_at, Invite.id)
+    )
+    return [PendingInvite(role, county, name, expires_at) for role, county, name, expires_at in rows]
 
 
 async def list_people(session: AsyncSession) -> list[Person]:

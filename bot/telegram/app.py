@@ -4,7 +4,7 @@ as a webhook when WEBHOOK_URL is set. The only module of bot/ that wires in hand
     build_bot(settings) -> Bot
     build_dispatcher(settings, sessionmaker, clock=...) -> (Dispatcher, InFlight)
     build_app(settings, sessionmaker, clock=...) -> App      # bot + dispatcher, not yet running
-    await app.serve(stop)                                     # until `stop` is set; in-flight updates finish
+    await app.serve(stop)                                     # reach Telegram (retried), serve until `stop`
     await run_service(settings)                               # `qingshui run`: migrate, background, serve
 
 Shutdown (SIGINT/SIGTERM, or `stop.set()`): stop taking updates, let the handlers in progress finish
@@ -19,6 +19,7 @@ import logging
 import re
 import signal
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
@@ -33,7 +34,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings, SettingsError
+from bot.config import Settings, settings_error
 from bot.store.db import make_engine, make_sessionmaker, migrate
 from bot.store.db_gate import DbGate, update_slots
 from bot.store.fsm_storage import DbStorage
@@ -42,6 +43,7 @@ from bot.telegram.answer_pacing import PacedAnswers
 from bot.telegram.background import start_background
 from bot.telegram.bot_session import BotSession
 from bot.telegram.pacing import Pacer, pacer_for
+from bot.telegram.start import until_telegram_answers
 from bot.texts import LANGUAGES, Texts
 from handlers import routers
 from handlers.access import AccessMiddleware
@@ -123,10 +125,10 @@ def webhook_settings(settings: Settings) -> tuple[str, str] | None:
         return None
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     if not secret:
-        raise SettingsError("WEBHOOK_SECRET is required with WEBHOOK_URL: set it to a random string "
-                            "(letters, digits, _ and -), Telegram sends it with every update")
+        raise settings_error(settings.default_language, "WEBHOOK_SECRET", "webhook_secret_missing",
+                             url_setting="WEBHOOK_URL")
     if not _SECRET.fullmatch(secret):
-        raise SettingsError("WEBHOOK_SECRET: use 1-256 letters, digits, _ and - only (Telegram's rule)")
+        raise settings_error(settings.default_language, "WEBHOOK_SECRET", "webhook_secret_malformed")
     return settings.webhook_url, secret
 
 
@@ -150,8 +152,20 @@ class App:
         for lang in LANGUAGES:
             await self.bot.set_my_commands(menu(lang), language_code=lang)
 
+    async def _reach_telegram(self, stop: asyncio.Event, register: Callable[[], Awaitable[object]]) -> bool:
+        """getMe, the command menu and `register` (deleteWebhook or setWebhook), retried until Telegram
+        answers (bot/telegram/start.py); False when `stop` came first."""
+
+        async def start_calls() -> None:
+            await self.bot.me()
+            await self.set_commands()
+            await register()
+
+        return await until_telegram_answers(self.settings, start_calls, stop)
+
     async def serve(self, stop: asyncio.Event) -> None:
-        """Take updates until `stop` is set, then let the handlers in progress finish."""
+        """Reach Telegram (however long it takes), take updates until `stop` is set, then let the
+        handlers in progress finish."""
         webhook = webhook_settings(self.settings)
         if webhook is None:
             await self._poll(stop)
@@ -161,7 +175,8 @@ class App:
 
     async def _poll(self, stop: asyncio.Event) -> None:
         dp = self.dispatcher
-        await self.bot.delete_webhook(drop_pending_updates=False)
+        if not await self._reach_telegram(stop, lambda: self.bot.delete_webhook(drop_pending_updates=False)):
+            return
         polling = asyncio.create_task(dp.start_polling(
             self.bot, handle_signals=False, close_bot_session=False, allowed_updates=dp.resolve_used_update_types(),
         ))
@@ -188,10 +203,12 @@ class App:
         await dp.emit_startup(bot=self.bot, dispatcher=dp, **dp.workflow_data)
         try:
             await site.start()
-            await self.bot.set_webhook(url, secret_token=secret, allowed_updates=dp.resolve_used_update_types(),
-                                       drop_pending_updates=False)
-            log.info("webhook listening on %s:%s for %s", self.settings.webhook_host, self.settings.webhook_port, url)
-            await stop.wait()
+            registered = await self._reach_telegram(stop, lambda: self.bot.set_webhook(
+                url, secret_token=secret, allowed_updates=dp.resolve_used_update_types(), drop_pending_updates=False))
+            if registered:
+                log.info("webhook listening on %s:%s for %s", self.settings.webhook_host, self.settings.webhook_port,
+                         url)
+                await stop.wait()
             await site.stop()  # no new updates; the ones in progress finish below
             await self.inflight.drain(SHUTDOWN_GRACE)
         finally:
@@ -236,7 +253,7 @@ async def run_service(settings: Settings, *, stop: asyncio.Event | None = None) 
         stop = asyncio.Event()
         stop_on_signals(stop)
     try:
-        await app.set_commands()
+        # the outbox and the jobs run even while Telegram cannot be reached (serve retries it)
         background = await start_background(settings, app.bot, sessionmaker, pacer=app.pacer)
         try:
             await app.serve(stop)
