@@ -23,6 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.store.lease import SCHEDULER_LEASE, LeaseKeeper, default_name
 from bot.store.models import utcnow
 from jobs.base import JobContext, JobResult
@@ -33,7 +34,6 @@ __all__ = ["JOB_NAMES", "JobContext", "JobResult", "JobScheduler", "job_triggers
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
 
 # Alerts are looked at hourly through the working day (and at start-up); quiet hours hold the sending.
 ALERT_HOURS = "9-18"

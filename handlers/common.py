@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,7 +12,6 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKey
 from bot.telegram.split import split_html
 from bot.texts import LANGUAGES
 
-Clock = Callable[[], dt.datetime]  # an aware UTC "now"; tests may hand in a fixed one
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
 H = TypeVar("H", bound=Callable[..., Any])
 

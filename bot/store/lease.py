@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain.clock import Clock
 from bot.store.models import Lease, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ def default_name() -> str:
 
 
 SCHEDULER_LEASE = "scheduler"
-Clock = Callable[[], dt.datetime]
 
 
 async def try_acquire(session: AsyncSession, name: str, holder: str, now: dt.datetime, seconds: float) -> bool:

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bot.domain.clock import utcnow
+
 STATUSES = ("not_started", "started", "completed")
 ROLES = ("admin", "leader", "county_leader", "contact")
 LIGHTS = ("green", "yellow", "red")
@@ -48,9 +50,6 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 Money = Numeric(14, 2)

@@ -48,6 +48,7 @@ from bot.texts import LANGUAGES, Texts
 from handlers import routers
 from handlers.access import AccessMiddleware
 from handlers.common import Clock
+from handlers.context import ContextMiddleware
 from handlers.db_session import SessionMiddleware
 from handlers.dedupe import DedupeMiddleware
 from handlers.identity import IdentityMiddleware
@@ -104,6 +105,7 @@ def build_dispatcher(
     dp.update.outer_middleware(SessionMiddleware(sessionmaker, DbGate(update_slots(settings.db_pool_size))))
     dp.update.outer_middleware(IdentityMiddleware(settings))
     dp.update.outer_middleware(DedupeMiddleware(sessionmaker))
+    dp.update.outer_middleware(ContextMiddleware())  # `ctx` for the handlers
     # inner, for every router's handlers: acknowledge the button press, then authorize
     dp.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
     dp.callback_query.middleware(AccessMiddleware())

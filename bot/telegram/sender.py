@@ -48,6 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.domain.periods import in_quiet_hours, quiet_until
 from bot.store.lease import default_name, forget_expired, live_names, try_acquire
 from bot.store.models import Lease, Outbox, Person, utcnow
@@ -56,7 +57,6 @@ from bot.telegram.pacing import Pacer, pacer_for, rate_share
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
 
 UNREACHABLE = "unreachable"
 PRESENCE_PREFIX = "sender:"
