@@ -6,11 +6,12 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.domain.lights import LightRules
 from bot.services.project_views import project_card
 from bot.store.models import Person, Project, Report
 from bot.texts import Texts
-from handlers.common import Clock, answer
+from handlers.common import answer
 from handlers.keyboards import card_keyboard
 
 

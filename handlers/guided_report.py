@@ -20,13 +20,14 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.services.project_views import counties, county_projects, page_of, project_by_code
 from bot.services.reports import ReportInput, ReportRejected, check, needs_confirmation, resolve, save_report
 from bot.store.models import STATUSES, County, Person, Project
 from bot.telegram.callbacks import CountyPick, ProjectAction, ReportStep
 from bot.texts import Texts
 from handlers.cards import send_card
-from handlers.common import Clock, RouterSpec, answer, edit_or_send
+from handlers.common import RouterSpec, answer, edit_or_send
 from handlers.keyboards import MenuButton, Rows, button, cancel_row, chunked, county_keyboard, inline, pager
 from handlers.photos import as_dict, forget_photos, from_dicts, keep_photo, largest, too_big
 

@@ -10,12 +10,13 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.services.people import COUNTY_ROLES, InviteError, create_invite, find_county
 from bot.services.project_views import counties
 from bot.store.models import ROLES, County
 from bot.telegram.callbacks import CountyPick, InviteRole
 from bot.texts import Texts
-from handlers.common import Clock, RouterSpec, answer
+from handlers.common import RouterSpec, answer
 from handlers.keyboards import button, chunked, county_keyboard, inline
 
 router = RouterSpec("invite")

@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.domain.access import is_city_wide
+from bot.domain.clock import Clock
 from bot.domain.lights import LightRules
 from bot.services.project_views import counties, county_list
 from bot.store.models import Person
 from bot.telegram.callbacks import CountyPick, ListPage, ProjectAction
 from bot.texts import Texts
-from handlers.common import Clock, RouterSpec, answer, edit_or_send
+from handlers.common import RouterSpec, answer, edit_or_send
 from handlers.keyboards import MenuButton, button, county_keyboard, inline, pager
 
 router = RouterSpec("listing")

@@ -11,13 +11,14 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.domain.lights import LightRules
 from bot.services.project_views import page_of, project_card, timeline
 from bot.store.models import Person, Project
 from bot.telegram.callbacks import ProjectAction
 from bot.texts import Texts
 from handlers.cards import send_card
-from handlers.common import Clock, RouterSpec, answer, chat_id_of, edit_or_send
+from handlers.common import RouterSpec, answer, chat_id_of, edit_or_send
 from handlers.keyboards import inline, pager
 
 router = RouterSpec("project")

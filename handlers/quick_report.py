@@ -21,6 +21,7 @@ from aiogram.types import CallbackQuery, Message, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.domain.periods import period_of
 from bot.domain.report_parser import ParsedReport, ProblemCode, find_codes, parse_report
 from bot.services.project_views import county_projects
@@ -39,7 +40,7 @@ from bot.store.models import Person, Photo, Project, Report
 from bot.telegram.callbacks import ProjectAction, QuickAction
 from bot.texts import Texts
 from handlers.cards import send_card
-from handlers.common import Clock, RouterSpec, answer
+from handlers.common import RouterSpec, answer
 from handlers.keyboards import MenuButton, Rows, button, chunked, inline
 from handlers.photos import as_dict, forget_photos, from_dicts, keep_photo, largest, move_photos, too_big
 

@@ -8,11 +8,12 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.services.people import RedeemFailure, ensure_admin, redeem, set_language
 from bot.store.models import Person
 from bot.telegram.callbacks import LanguagePick
 from bot.texts import LANGUAGES, Texts
-from handlers.common import Clock, RouterSpec, answer
+from handlers.common import RouterSpec, answer
 from handlers.keyboards import MenuButton, button, inline, main_menu
 
 router = RouterSpec("start")

@@ -35,6 +35,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings, settings_error
+from bot.domain.clock import Clock
 from bot.store.db import make_engine, make_sessionmaker, migrate
 from bot.store.db_gate import DbGate, update_slots
 from bot.store.fsm_storage import DbStorage
@@ -47,7 +48,6 @@ from bot.telegram.start import until_telegram_answers
 from bot.texts import LANGUAGES, Texts
 from handlers import routers
 from handlers.access import AccessMiddleware
-from handlers.common import Clock
 from handlers.context import ContextMiddleware
 from handlers.db_session import SessionMiddleware
 from handlers.dedupe import DedupeMiddleware
