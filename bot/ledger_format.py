@@ -130,3 +130,19 @@ def is_milestone_sheet(name: str) -> bool:
 def county_key(name: str) -> str:
     """How county names compare: no spaces, half-width (`祁 县` is 祁县)."""
     return "".join(unicodedata.normalize("NFKC", name).split())
+
+
+# A CSV cell a spreadsheet would run as a formula (OWASP's CSV injection advice): an export writes it
+# after an apostrophe, which the import takes off again. Numbers and dates are written as such and
+# never need it (a money cell -5 stays -5).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(text: str) -> str:
+    """`=HYPERLINK(…)` -> `'=HYPERLINK(…)`, for a text cell of a CSV export."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def restore_formula(text: str) -> str:
+    """The inverse, for a CSV cell read back: only the apostrophe `neutralise_formula` adds goes."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
