@@ -10,7 +10,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import ProjectAction
+from bot.callbacks import OldProjectButton, ProjectAction
 from bot.config import Settings
 from bot.lights import LightRules
 from bot.models import Person, Project
@@ -38,6 +38,7 @@ async def project_command(
 
 
 @router.callback_query(ProjectAction.filter(F.action == "card"), flags=SEE)
+@router.callback_query(OldProjectButton.filter(), flags=SEE)
 async def card(
     query: CallbackQuery, project: Project, person: Person, session: AsyncSession, settings: Settings, texts: Texts,
     lang: str, clock: Clock,
@@ -53,7 +54,7 @@ async def _timeline_page(
     shown = entries[page * TIMELINE_PAGE : (page + 1) * TIMELINE_PAGE]
     text = texts(lang, "project.timeline", project=project, entries=shown, page=page, pages=pages,
                  total=len(entries))
-    nav = pager(texts, lang, page, pages, lambda p: ProjectAction(action="timeline", code=project.code, page=p))
+    nav = pager(texts, lang, page, pages, lambda p: ProjectAction(action="timeline", project_id=project.id, page=p))
     return text, inline([nav]) if nav else None
 
 
