@@ -3,8 +3,8 @@
 A handler declares what it does with a flag, e.g. `@router.message(Command("list"), flags={"access": "see"})`.
 This inner middleware (registered once on the dispatcher, so it covers every router) then:
 - refuses people who are not bound (they are told how to get an invite, and see nothing);
-- finds the project the event is about (a filter's `code`, the button's `code`, or as the flag
-  `project_from` says: "command" its first argument, "dialog" the guided report's), answers an unknown code,
+- finds the project the event is about (a filter's `code`, the button's `project_id`, or as the flag
+  `project_from` says: "command" its argument, "dialog" the guided report's), answers an unknown code,
   checks bot.domain.access.can against the project's county and injects `project`;
 - without a project, checks against the county a button names, else the person's own scope.
 Handlers without the flag (start, help, language, the catch-alls) decide for themselves."""
@@ -22,7 +22,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.access import can
-from bot.services.project_views import project_by_code
+from bot.services.project_views import project_by_code, project_by_id
 from bot.store.models import Person
 from bot.texts import Texts
 from handlers.common import answer
@@ -31,13 +31,13 @@ from handlers.common import answer
 async def _code(data: dict[str, Any]) -> str | None:
     if data.get("code"):
         return str(data["code"])
-    callback_code = getattr(data.get("callback_data"), "code", None)
-    if callback_code:
-        return str(callback_code)
+    old_button_code = getattr(data.get("callback_data"), "code", None)  # callbacks.OldProjectButton
+    if old_button_code:
+        return str(old_button_code)
     source = get_flag(data, "project_from")
     command: CommandObject | None = data.get("command")
     if source == "command" and command is not None and command.args:
-        return command.args.split()[0]
+        return command.args  # all of it: `/project HC 003` is HC-003 (bot/domain/project_code.py)
     if source == "dialog":
         state: FSMContext | None = data.get("state")
         if state is not None:
@@ -62,12 +62,13 @@ class AccessMiddleware(BaseMiddleware):
         if person is None:
             await answer(event, texts(lang, "start.unbound"))
             return None
-        code = await _code(data)
-        if code is not None:
-            session: AsyncSession = data["session"]
-            project = await project_by_code(session, code)
+        session: AsyncSession = data["session"]
+        project_id = getattr(data.get("callback_data"), "project_id", None)
+        code = None if project_id else await _code(data)
+        if project_id or code is not None:
+            project = await (project_by_id(session, project_id) if project_id else project_by_code(session, code or ""))
             if project is None:
-                await answer(event, texts(lang, "access.unknown_project", code=code[:40]))
+                await answer(event, texts(lang, "access.unknown_project", code=(code or "")[:40]))
                 return None
             if not can(person.role, person.county_id, action, project.county_id):
                 anywhere = can(person.role, person.county_id, action, person.county_id)

@@ -1,20 +1,32 @@
 """The last line: any exception is logged with its traceback and the person gets a polite answer,
 never silence. When the database cannot be reached, they are asked to resend in a few minutes:
-nothing they sent was saved, and they should know it."""
+nothing they sent was saved, and they should know it.
+
+A button press is answered once: Telegram refuses a second answerCallbackQuery. `CallbackAnswerOnce`
+(aiogram's CallbackAnswerMiddleware, which answers before the handler runs) notes the query it answered
+for this update's task, and the error handler answers only a query that failed before that."""
 
 from __future__ import annotations
 
 import logging
 from contextlib import suppress
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.texts import Texts
 from handlers.common import RouterSpec, lang_for
+
+if TYPE_CHECKING:
+    from aiogram.methods import AnswerCallbackQuery
+    from aiogram.types import CallbackQuery
+    from aiogram.utils.callback_answer import CallbackAnswer
 
 log = logging.getLogger(__name__)
 router = RouterSpec("errors")
@@ -22,6 +34,20 @@ ASYNCPG_CONNECTION_ERRORS = frozenset(
     {"CannotConnectNowError", "ConnectionDoesNotExistError", "TooManyConnectionsError", "ConnectionFailureError",
      "InterfaceError", "InternalClientError"}
 )
+
+
+# The id of the callback query answered while handling the current update. A context variable: the
+# middleware sets it deep inside the handling of an update and the error handler, outside, reads it in
+# the same task (aiogram hands each middleware level a copy of the data, so the data cannot carry it).
+_answered_query: ContextVar[str | None] = ContextVar("answered_callback_query", default=None)
+
+
+class CallbackAnswerOnce(CallbackAnswerMiddleware):
+    """aiogram's CallbackAnswerMiddleware, remembering which query it answered."""
+
+    def answer(self, event: CallbackQuery, callback_answer: CallbackAnswer) -> AnswerCallbackQuery:
+        _answered_query.set(event.id)
+        return super().answer(event, callback_answer)
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -48,8 +74,9 @@ async def on_error(event: ErrorEvent, bot: Bot, texts: Texts, lang: str | None =
         query = update.callback_query
         user = query.from_user
         chat_id = query.message.chat.id if query.message else user.id
-        with suppress(TelegramAPIError):
-            await query.answer()
+        if _answered_query.get() != query.id:  # it failed before the press was answered
+            with suppress(TelegramAPIError):
+                await query.answer()
     if chat_id is None:
         return
     lang = lang or lang_for(user.language_code if user else None, texts.default_language)

@@ -181,7 +181,7 @@ async def _choose_project(
     page, pages = page_of(len(projects), page, PROJECTS_PER_PAGE)
     shown = projects[page * PROJECTS_PER_PAGE : (page + 1) * PROJECTS_PER_PAGE]
     rows: Rows = [[button(texts(lang, "buttons.project", code=p.code, title=p.name),
-                          ProjectAction(action="report", code=p.code))] for p in shown]
+                          ProjectAction(action="report", project_id=p.id))] for p in shown]
     rows.append(pager(texts, lang, page, pages, lambda n: ReportStep(step="ppage", value=f"{county_id}-{n}")))
     rows.append(cancel_row(texts, lang))
     county = await session.get_one(County, county_id)

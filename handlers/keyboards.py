@@ -66,16 +66,16 @@ def card_keyboard(
     texts: Texts, lang: str, person: Person, project: Project, *, undo: bool = False
 ) -> InlineKeyboardMarkup:
     rows: Rows = [[
-        button(texts(lang, "buttons.card_timeline"), ProjectAction(action="dossier", code=project.code)),
-        button(texts(lang, "buttons.card_file"), ProjectAction(action="file", code=project.code)),
+        button(texts(lang, "buttons.card_timeline"), ProjectAction(action="dossier", project_id=project.id)),
+        button(texts(lang, "buttons.card_file"), ProjectAction(action="file", project_id=project.id)),
     ]]
     if can(person.role, person.county_id, "report", project.county_id):
         rows.append([
-            button(texts(lang, "buttons.card_report"), ProjectAction(action="report", code=project.code)),
-            button(texts(lang, "buttons.card_nochange"), ProjectAction(action="nochange", code=project.code)),
+            button(texts(lang, "buttons.card_report"), ProjectAction(action="report", project_id=project.id)),
+            button(texts(lang, "buttons.card_nochange"), ProjectAction(action="nochange", project_id=project.id)),
         ])
     if undo:
-        rows.append([button(texts(lang, "buttons.undo"), QuickAction(action="undo", code=project.code))])
+        rows.append([button(texts(lang, "buttons.undo"), QuickAction(action="undo", project_id=project.id))])
     return inline(rows)
 
 

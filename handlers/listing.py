@@ -31,7 +31,7 @@ async def _page(
     listing = await county_list(session, county_id, page=page, size=PAGE_SIZE, now=clock(), tz=settings.tz,
                                 rules=rules)
     text = texts(lang, "listing.page", listing=listing)
-    buttons = [[button(texts(lang, "buttons.list_project", row=row), ProjectAction(action="card", code=row.code))]
+    buttons = [[button(texts(lang, "buttons.list_project", row=row), ProjectAction(action="card", project_id=row.id))]
                for row in listing.rows]
     buttons.append(pager(texts, lang, listing.page, listing.pages, lambda p: ListPage(county_id=county_id, page=p)))
     return text, inline(buttons)

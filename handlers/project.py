@@ -15,7 +15,7 @@ from bot.domain.clock import Clock
 from bot.domain.lights import LightRules
 from bot.services.project_views import page_of, project_card, timeline
 from bot.store.models import Person, Project
-from bot.telegram.callbacks import ProjectAction
+from bot.telegram.callbacks import OldProjectButton, ProjectAction
 from bot.texts import Texts
 from handlers.cards import send_card
 from handlers.common import RouterSpec, answer, chat_id_of, edit_or_send
@@ -39,6 +39,7 @@ async def project_command(
 
 
 @router.callback_query(ProjectAction.filter(F.action == "card"), flags=SEE)
+@router.callback_query(OldProjectButton.filter(), flags=SEE)
 async def card(
     query: CallbackQuery, project: Project, person: Person, session: AsyncSession, settings: Settings, texts: Texts,
     lang: str, clock: Clock,
@@ -54,7 +55,7 @@ async def _timeline_page(
     shown = entries[page * TIMELINE_PAGE : (page + 1) * TIMELINE_PAGE]
     text = texts(lang, "project.timeline", project=project, entries=shown, page=page, pages=pages,
                  total=len(entries))
-    nav = pager(texts, lang, page, pages, lambda p: ProjectAction(action="timeline", code=project.code, page=p))
+    nav = pager(texts, lang, page, pages, lambda p: ProjectAction(action="timeline", project_id=project.id, page=p))
     return text, inline([nav]) if nav else None
 
 

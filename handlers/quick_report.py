@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.domain.clock import Clock
 from bot.domain.periods import period_of
 from bot.domain.report_parser import ParsedReport, ProblemCode, find_codes, parse_report
-from bot.services.project_views import county_projects
+from bot.services.project_views import county_projects, projects_by_codes
 from bot.services.reports import (
     PhotoInput,
     ReportInput,
@@ -219,15 +219,15 @@ async def _reported(r: Reply, project: Project) -> bool:
 
 
 def _guided_rows(r: Reply, project: Project) -> Rows:
-    return [[button(r.t("buttons.quick_guided"), ProjectAction(action="report", code=project.code))]]
+    return [[button(r.t("buttons.quick_guided"), ProjectAction(action="report", project_id=project.id))]]
 
 
 async def _ask_confirm(r: Reply, project: Project, data: ReportInput, update_id: int, reasons: list[str],
                        group: str | None) -> None:
     token = await _hold(r.state, {"code": project.code, "input": _to_pending(data), "update_id": update_id})
     await _remember_album(r.state, group, {"token": token})
-    rows: Rows = [[button(r.t("buttons.save"), QuickAction(action="save", token=token, code=project.code)),
-                   button(r.t("buttons.cancel"), QuickAction(action="cancel", token=token, code=project.code))]]
+    rows: Rows = [[button(r.t("buttons.save"), QuickAction(action="save", token=token, project_id=project.id)),
+                   button(r.t("buttons.cancel"), QuickAction(action="cancel", token=token, project_id=project.id))]]
     names = {m.id: m.name for m in project.milestones}
     understood = _understood(project, data, [names[i] for i in data.milestone_ids if i in names])
     await r.say("quick.confirm", rows, u=understood, reasons=reasons)
@@ -246,7 +246,7 @@ async def _explain(r: Reply, project: Project, parsed: ParsedReport, problems: l
             fix = r.t("buttons.quick_mark_completed"), ReportInput(status="completed", text=parsed.note, photos=photos)
         if fix is not None and not check(project, fix[1]):
             token = await _hold(r.state, {"code": project.code, "input": _to_pending(fix[1]), "update_id": update_id})
-            rows.append([button(fix[0], QuickAction(action="fix", token=token, code=project.code))])
+            rows.append([button(fix[0], QuickAction(action="fix", token=token, project_id=project.id))])
     rows += _guided_rows(r, project)
     await r.say("quick.problems", rows, u=understood, problems=[{"code": p.code.value, **p.detail} for p in problems])
 
@@ -337,9 +337,12 @@ async def report_without_code(
 ) -> None:
     """Ask which project, with a button each; the report waits (its photo already kept)."""
     r = Reply(message, person, session, state, settings, texts, lang, clock)
-    codes = candidates
-    if not codes and person.county_id is not None:
-        codes = [p.code for p in await county_projects(session, person.county_id)][:MAX_PICK]
+    if candidates:
+        projects = await projects_by_codes(session, candidates)
+    else:
+        projects = await county_projects(session, person.county_id) if person.county_id is not None else []
+    projects = projects[:MAX_PICK]
+    codes = [p.code for p in projects]
     photos = await _photos_of(message, bot, settings, UNSORTED, clock, r)
     if photos is None:
         return
@@ -349,7 +352,7 @@ async def report_without_code(
     token = await _hold(state, {"raw": _report_text(message), "photos": [as_dict(p) for p in photos],
                                 "update_id": event_update.update_id, "group": message.media_group_id})
     await _remember_album(state, message.media_group_id, {"token": token})
-    rows = chunked([button(code, QuickAction(action="pick", token=token, code=code)) for code in codes], 3)
+    rows = chunked([button(p.code, QuickAction(action="pick", token=token, project_id=p.id)) for p in projects], 3)
     await r.say("quick.which_project", rows, codes=codes)
 
 
@@ -366,7 +369,7 @@ async def no_change_menu(
     done = await reported_project_ids(session, period_of(clock(), settings.tz), [p.id for p in projects])
     missing = [p for p in projects if p.id not in done][:MAX_PICK]
     rows = [[button(texts(lang, "buttons.project", code=p.code, title=p.name),
-                    ProjectAction(action="nochange", code=p.code))] for p in missing]
+                    ProjectAction(action="nochange", project_id=p.id))] for p in missing]
     await answer(message, texts(lang, "quick.no_change_choose", count=len(missing)), inline(rows) if rows else None)
 
 

@@ -219,14 +219,14 @@ class _Writer:
         view["wait"] = EscalationRules.from_settings(self.ctx.settings).wait_after(step - 1) if step > 1 else 0
         return view
 
-    def _buttons(self, person: Person, code: str) -> dict[str, Any]:
+    def _buttons(self, person: Person, project_id: int) -> dict[str, Any]:
         """A contact reports on the project; anyone else opens its card."""
         action = "report" if person.role == "contact" else "card"
         lang = self.ctx.lang(person)
         if (lang, action) not in self.labels:
             self.labels[(lang, action)] = self.ctx.render(lang, f"alerts.{action}_button")
         button = {"text": self.labels[(lang, action)],
-                  "callback_data": ProjectAction(action=action, code=code).pack()}
+                  "callback_data": ProjectAction(action=action, project_id=project_id).pack()}
         return {"inline_keyboard": [[button]]}
 
     async def send(
@@ -238,8 +238,8 @@ class _Writer:
             assert person.telegram_id is not None
             text = self.ctx.render(self.ctx.lang(person), f"alerts.{macro}",
                                    a=self.view(problem, person.role, view_step))
-            payload: dict[str, Any] = {"text": text, "reply_markup": self._buttons(person, code) if buttons else None,
-                                       "project_codes": [code]}
+            markup = self._buttons(person, problem.project_id) if buttons else None
+            payload: dict[str, Any] = {"text": text, "reply_markup": markup, "project_codes": [code]}
             key = outbox_key(kind, person.id, str(problem.id), step)
             self.rows[key] = row(key=key, kind=kind, chat_id=person.telegram_id, person_id=person.id,
                                  payload=payload, not_before=self.send_at)

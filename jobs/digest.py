@@ -10,6 +10,10 @@ Wednesday) catches up, and a second run queues nothing. Further parts are `…:1
 
 Building a digest stores the figures of every scope (table `snapshots`), so next week's can show the
 change. Files go under DATA_DIR/outbox/<date>/.
+
+A chart or workbook that cannot be built (an odd county name, a full disk) stops nothing: it is logged
+with its traceback, left out of the digests that would have carried it, and the administrators are told
+once a week (key `digest_failed:<person>:<ISO week>:0`); every reader still gets the text.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +49,9 @@ from bot.store.outbox import enqueue, outbox_key
 from bot.telegram.split import split_html
 from jobs.base import JobContext, JobResult
 
+log = logging.getLogger(__name__)
 KIND = "digest"
+FAILED = "digest_failed"
 LIST_LIMIT = 40  # projects per list in the text; the attached workbook has them all
 STATUS_ORDER = ("completed", "started", "not_started")  # the chart's segments, left to right
 
@@ -93,7 +100,8 @@ class _Build:
     def __init__(self, session: AsyncSession, ctx: JobContext, now: dt.datetime, data: LedgerData) -> None:
         self.session, self.ctx, self.now, self.data = session, ctx, now, data
         self.figures: dict[str, Figures] = {}
-        self.files: dict[tuple[str, str, str], str] = {}
+        self.files: dict[tuple[str, str, str], str | None] = {}  # None: it could not be built
+        self.failed: list[tuple[str, Figures]] = []  # (chart | ledger, scope), in the order they failed
         self.folder = Path("outbox") / ctx.local(now).date().isoformat()
 
     def of(self, county_id: int | None) -> Figures:
@@ -107,30 +115,43 @@ class _Build:
         for county_id, _ in self.data.counties:
             await save_snapshot(self.session, self.of(county_id), self.now)
 
-    async def chart(self, figures: Figures, lang: str) -> str:
-        key = (figures.scope, lang, "chart")
+    async def _built(self, what: str, figures: Figures, lang: str) -> str | None:
+        """The file's path under DATA_DIR, built once per scope and language; None when it failed."""
+        key = (figures.scope, lang, what)
         if key not in self.files:
-            legend = [_plain(self.ctx.render(lang, "digest.chart_legend", code=c)) for c in STATUS_ORDER]
-            bars = [Bar(r.name, r.totals.completed, r.totals.in_progress, r.totals.not_started,
-                        highlight=r.county_id == figures.county_id) for r in figures.ranking]
-            relative = self.folder / f"digest-{figures.scope.replace(':', '-')}-{lang}.png"
-            await asyncio.to_thread(
-                county_chart, bars, self.ctx.data_dir / relative,
-                title=_plain(self.ctx.render(lang, "digest.chart_title", f=figures)),
-                legend=(legend[0], legend[1], legend[2]), rate_label=_plain(self.ctx.render(lang, "digest.chart_rate")),
-            )
-            self.files[key] = relative.as_posix()
+            try:
+                self.files[key] = await (self._chart if what == "chart" else self._ledger)(figures, lang)
+            except Exception:
+                log.exception("digest: the %s of %s (%s) could not be built", what, figures.scope, lang)
+                self.files[key] = None
+                if (what, figures.scope) not in {(w, f.scope) for w, f in self.failed}:
+                    self.failed.append((what, figures))
         return self.files[key]
 
-    async def ledger(self, figures: Figures, lang: str) -> str:
-        key = (figures.scope, lang, "ledger")
-        if key not in self.files:
-            relative = self.folder / f"ledger-{figures.scope.replace(':', '-')}-{lang}.xlsx"
-            target = self.ctx.data_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            await export_ledger(self.session, target, county_id=figures.county_id, lang=lang)
-            self.files[key] = relative.as_posix()
-        return self.files[key]
+    async def chart(self, figures: Figures, lang: str) -> str | None:
+        return await self._built("chart", figures, lang)
+
+    async def ledger(self, figures: Figures, lang: str) -> str | None:
+        return await self._built("ledger", figures, lang)
+
+    async def _chart(self, figures: Figures, lang: str) -> str:
+        legend = [_plain(self.ctx.render(lang, "digest.chart_legend", code=c)) for c in STATUS_ORDER]
+        bars = [Bar(r.name, r.totals.completed, r.totals.in_progress, r.totals.not_started,
+                    highlight=r.county_id == figures.county_id) for r in figures.ranking]
+        relative = self.folder / f"digest-{figures.scope.replace(':', '-')}-{lang}.png"
+        await asyncio.to_thread(
+            county_chart, bars, self.ctx.data_dir / relative,
+            title=_plain(self.ctx.render(lang, "digest.chart_title", f=figures)),
+            legend=(legend[0], legend[1], legend[2]), rate_label=_plain(self.ctx.render(lang, "digest.chart_rate")),
+        )
+        return relative.as_posix()
+
+    async def _ledger(self, figures: Figures, lang: str) -> str:
+        relative = self.folder / f"ledger-{figures.scope.replace(':', '-')}-{lang}.xlsx"
+        target = self.ctx.data_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        await export_ledger(self.session, target, county_id=figures.county_id, lang=lang)
+        return relative.as_posix()
 
 
 def _plain(text: str) -> str:
@@ -170,20 +191,40 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
             (index, "message", {"text": part, "reply_markup": None, "project_codes": []})
             for index, part in enumerate(split_html(text))
         ]
-        messages.append(("chart", "photo", {"path": await build.chart(figures, lang),
-                                            "caption": ctx.render(lang, "digest.chart_caption", f=figures)}))
-        messages.append(("ledger", "document", {"path": await build.ledger(figures, lang),
-                                                "caption": ctx.render(lang, "digest.ledger_caption", f=figures),
-                                                "filename": _plain(ctx.render(lang, "digest.ledger_filename",
-                                                                              f=figures))}))
+        parts = len(messages)
+        if chart := await build.chart(figures, lang):
+            messages.append(("chart", "photo", {"path": chart,
+                                                "caption": ctx.render(lang, "digest.chart_caption", f=figures)}))
+        if ledger := await build.ledger(figures, lang):
+            messages.append(("ledger", "document", {"path": ledger,
+                                                    "caption": ctx.render(lang, "digest.ledger_caption", f=figures),
+                                                    "filename": _plain(ctx.render(lang, "digest.ledger_filename",
+                                                                                  f=figures))}))
         for step, method, payload in messages:
             if await enqueue(session, key=outbox_key(KIND, person.id, week, step), kind=KIND,
                              chat_id=person.telegram_id, person_id=person.id, payload=payload, method=method,
                              not_before=send_at):
                 result.queued += 1
         result.add(ctx.render(cli, "cli_digest.queued", person=person.name or str(person.telegram_id),
-                              scope=_plain(ctx.render(cli, "digest.scope", f=figures)), parts=len(messages) - 2))
+                              scope=_plain(ctx.render(cli, "digest.scope", f=figures)), parts=parts))
+    if build.failed:
+        result.queued += await _tell_admins(session, ctx, everyone, build.failed, week, send_at)
     return result
+
+
+async def _tell_admins(session: AsyncSession, ctx: JobContext, everyone: list[Reader],
+                       failed: list[tuple[str, Figures]], week: str, send_at: dt.datetime) -> int:
+    """One message a week to each administrator: which charts or workbooks the digest went without."""
+    queued = 0
+    for reader in everyone:
+        if not reader.admin or reader.person.telegram_id is None:
+            continue
+        text = ctx.render(ctx.lang(reader.person), "digest.build_failed", failed=failed, week=week)
+        if await enqueue(session, key=outbox_key(FAILED, reader.person.id, week, 0), kind=KIND,
+                         chat_id=reader.person.telegram_id, person_id=reader.person.id,
+                         payload={"text": text, "reply_markup": None, "project_codes": []}, not_before=send_at):
+            queued += 1
+    return queued
 
 
 __all__ = ["KIND", "LIST_LIMIT", "Reader", "due_at", "iso_week", "readers", "run"]

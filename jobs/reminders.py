@@ -43,7 +43,7 @@ def report_button(project: Project) -> dict[str, str]:
     name = project.name if len(project.name) <= BUTTON_NAME_CHARS else project.name[: BUTTON_NAME_CHARS - 1] + "…"
     return {
         "text": f"📝 {project.code} {name}",
-        "callback_data": ProjectAction(action="report", code=project.code).pack(),
+        "callback_data": ProjectAction(action="report", project_id=project.id).pack(),
     }
 
 

@@ -24,6 +24,12 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # A batch migration copies a table, drops it and renames the copy: with foreign keys enforced,
+        # dropping `projects` would delete (or refuse for) the rows that refer to it. Off for this
+        # connection only, before any transaction starts (inside one SQLite ignores the pragma).
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()  # ends the transaction SQLAlchemy began for the pragma, so Alembic commits its own
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.demo.fake_telegram.html_check import check_html
 from bot.services.reports import ReportInput, save_report
 from bot.store.models import County, Milestone, Outbox, Person, Problem, Project
+from bot.telegram.callbacks import ProjectAction
 from jobs.base import JobContext
 from jobs.registry import run_job
 from tests import factories
@@ -74,7 +75,8 @@ async def test_each_step_goes_out_once_after_the_right_working_day_across_nation
     text = first.payload["text"]
     assert "JZ-017" in text and "祁县" in text and "75%" in text and "20%" in text and "2026-09-30" in text
     assert check_html(text) is None
-    assert first.payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "p:report:JZ-017:0"
+    button = first.payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    assert button == ProjectAction(action="report", project_id=ids["project"]).pack()
 
     # 1–7 October are the National Day holidays: 8 October is only the first working day since
     for moment in (local(2026, 10, 1, 10, 0), local(2026, 10, 8, 10, 0), local(2026, 10, 9, 9, 55)):

@@ -9,7 +9,7 @@ from pathlib import Path
 from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 
-from bot.services.chart import FONT_FILE, Bar, cjk_family, county_chart
+from bot.services.chart import FONT_FILE, Bar, chart_figure, cjk_family, county_chart
 
 COUNTIES = "榆次区 太谷区 祁县 平遥县 介休市 灵石县 寿阳县 昔阳县 和顺县 左权县 榆社县".split()
 WORDS = "".join(COUNTIES) + "已完工已开工未开工各县区项目进展完工率"
@@ -49,3 +49,16 @@ def test_the_chart_renders_every_county_without_a_missing_glyph_as_a_phone_sized
     width, height = _png_size(path)
     assert width == 1080 and 600 <= height <= 1800
     assert 20_000 <= path.stat().st_size <= 1_000_000
+
+
+def test_county_names_with_dollar_signs_are_drawn_as_written_not_as_formulas(tmp_path: Path) -> None:
+    names = ["$x^2$", "a$b$c", "$\\notacommand$", "祁县$"]
+    bars = [Bar(name, completed=1, in_progress=1, not_started=1) for name in names]
+    # mathtext would fail on `$\notacommand$` while drawing: the chart is drawn all the same
+    path = county_chart(bars, tmp_path / "chart.png", title="$各县区$", legend=("已完工", "已开工", "未开工"))
+    assert _png_size(path)[0] == 1080
+    fig = chart_figure(bars, title="$各县区$", legend=("已完工", "已开工", "未开工"))
+    [ax] = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    texts = [*ax.get_yticklabels(), ax.title, *ax.texts, *ax.get_legend().get_texts()]
+    assert texts and all(not t.get_parse_math() for t in texts)  # each one's literal text is what is drawn

@@ -29,6 +29,7 @@ from bot.services.people import create_invite, find_county
 from bot.store.db import make_engine, make_sessionmaker
 from bot.store.models import Milestone, Person, Photo, Project, Report
 from bot.telegram.app import App, build_app
+from bot.telegram.callbacks import ProjectAction
 from tests import factories
 from tests.conftest import REDIS_URL, make_settings, need_redis
 
@@ -134,6 +135,11 @@ async def project_row(sessionmaker: async_sessionmaker[AsyncSession], code: str)
         return project
 
 
+async def project_button(sessionmaker: async_sessionmaker[AsyncSession], action: str, code: str) -> str:
+    """The callback data of a button `action` about the project `code` (buttons carry the project's id)."""
+    return ProjectAction(action=action, project_id=(await project_row(sessionmaker, code)).id).pack()
+
+
 def text_of(records: list[SentRecord]) -> str:
     return "\n".join(r.text or "" for r in records)
 
@@ -224,7 +230,8 @@ async def test_an_unbound_user_sees_no_project_data(sqlite_url: str, tmp_path: P
         said = [*await stranger.says("/start"), *await stranger.says("/list"), *await stranger.says("JZ-017 80%"),
                 *await stranger.says("/project JZ-017"), *await stranger.says("/start not-a-code")]
         card = (await Chat(fake, STRANGER).says("/help"))[-1]
-        said += await stranger.presses(card, "p:card:JZ-017:0")
+        said += await stranger.presses(card, await project_button(db, "card", "JZ-017"))
+        said += await stranger.presses(card, "p:card:JZ-017:0")  # a button sent before buttons carried ids
         for record in said:
             assert "JZ-017" not in (record.text or "") and "雨污分流" not in (record.text or "")
         assert "还没有绑定" in text_of(said) and "没有找到这个邀请码" in text_of(said)
@@ -244,8 +251,8 @@ async def test_a_contact_cannot_see_or_report_another_countys_project(
         contact = Chat(fake, CONTACT)
         bound = await contact.says(f"/start {code}")
         refused = [*await contact.says("JZ-020 50%"), *await contact.says("/project JZ-020"),
-                   *await contact.presses(bound[-1], "p:card:JZ-020:0"),
-                   *await contact.presses(bound[-1], "p:report:JZ-020:0"),
+                   *await contact.presses(bound[-1], await project_button(db, "card", "JZ-020")),
+                   *await contact.presses(bound[-1], await project_button(db, "report", "JZ-020")),
                    *await contact.presses(bound[-1], "c:list:2:")]
         assert all("平遥县入河排污口整治" not in (r.text or "") for r in refused)
         assert text_of(refused).count("不属于您负责的县区") == 4
@@ -455,9 +462,9 @@ async def test_hostile_strings_come_back_escaped_and_accepted(
         step = await contact.taps(step[-1], "跳过")
         said += step
         said += await contact.taps(step[-1], "确认保存")
-        said += await contact.presses(said[-1], "p:dossier:JZ-017:0")
-        said += await contact.presses(said[-1], "p:file:JZ-017:0")
-        said += await contact.presses(said[-1], "p:dossier:JZ-018:0")
+        said += await contact.presses(said[-1], await project_button(db, "dossier", "JZ-017"))
+        said += await contact.presses(said[-1], await project_button(db, "file", "JZ-017"))
+        said += await contact.presses(said[-1], await project_button(db, "dossier", "JZ-018"))
         said += await contact.says("/invite")
         plain = text_of(said)
         assert "<script>alert('x')</script>" in plain  # shown as text, not markup

@@ -103,6 +103,11 @@ async def queued(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Outbox]
         return list(await s.scalars(select(Outbox).order_by(Outbox.id)))
 
 
+async def project_ids(sessionmaker: async_sessionmaker[AsyncSession], *codes: str) -> list[int]:
+    async with sessionmaker() as s:
+        return [(await s.scalar(select(Project.id).where(Project.code == code))) or 0 for code in codes]
+
+
 async def test_each_contact_gets_one_message_listing_what_is_missing(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
@@ -117,8 +122,9 @@ async def test_each_contact_gets_one_message_listing_what_is_missing(
     assert "王&lt;联络&gt;" in text and "昌源河&lt;生态&gt;修复" in text  # names are escaped
     assert "2026-05-25" in text  # the deadline
     buttons = [row[0]["callback_data"] for row in wang.payload["reply_markup"]["inline_keyboard"]]
+    ids = await project_ids(sessionmaker, "JZ-001", "JZ-002")
     assert [ProjectAction.unpack(b) for b in buttons] == [
-        ProjectAction(action="report", code="JZ-001"), ProjectAction(action="report", code="JZ-002"),
+        ProjectAction(action="report", project_id=ids[0]), ProjectAction(action="report", project_id=ids[1]),
     ]
     assert wang.payload["project_codes"] == ["JZ-001", "JZ-002"]
     assert li.chat_id == 5002 and "JZ-010" in li.payload["text"] and "monthly update" in li.payload["text"]
@@ -212,7 +218,8 @@ async def test_a_run_in_quiet_hours_is_sent_at_their_end_and_not_before(
         clock.now = local(2026, 5, 21, 8, 0)
         assert await sender.drain_once() == 2
         [message] = fake.messages_to(5001)
-        assert message.callback_data()[0] == ProjectAction(action="report", code="JZ-001").pack()
+        [jz001] = await project_ids(sessionmaker, "JZ-001")
+        assert message.callback_data()[0] == ProjectAction(action="report", project_id=jz001).pack()
 
 
 async def test_unbound_unreachable_and_non_contacts_get_nothing(

@@ -334,12 +334,12 @@ class Simulation:
     def _button(self, chat: int, action: Tap | TapReminder) -> tuple[int, str, str]:
         """The newest message in `chat` showing the button asked for (as it looks now, after edits)."""
         if isinstance(action, TapReminder):
-            wanted = ProjectAction(action="report", code=action.code).pack()
+            wanted = ProjectAction.__prefix__ + ProjectAction.__separator__ + "report"
             reminders = {e.message_id for e in self.entries if e.chat_id == chat and not e.incoming
                          and e.kind in ("reminder", "followup")}
 
-            def matches(message_id: int, data: str, label: str) -> bool:
-                return message_id in reminders and data == wanted
+            def matches(message_id: int, data: str, label: str) -> bool:  # the label is "📝 CODE name"
+                return message_id in reminders and data.startswith(wanted) and action.code in label.split()
         else:
             def matches(message_id: int, data: str, label: str) -> bool:
                 return data.startswith(action.data) and action.label in label

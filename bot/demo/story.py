@@ -116,7 +116,7 @@ ACTION_GAP = dt.timedelta(seconds=20)
 
 VISITS: tuple[Visit, ...] = (
     # a red light (milestone 调试运行 overdue) answered: reaching a milestone is saved after confirming
-    Visit(4, dt.time(10, 20), "介休市", (Say("JZ-019 93% 调试运行完成"), Tap("q:save:"))),
+    Visit(4, dt.time(10, 20), "介休市", (Say("JZ-019 93% 调试运行完成"), Tap("qa:save:"))),
     # a red light (behind plan) answered with a photo and its caption
     Visit(5, dt.time(15, 40), "祁县", (Photo("JZ-011 92% 支管入户改造收尾"),)),
     # a project past its planned finish is completed: the completion rate moves

@@ -27,6 +27,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from bot.domain.project_code import canonical_code, strip_invisible, unify_dashes
+
 NOT_STARTED = "not_started"
 STARTED = "started"
 COMPLETED = "completed"
@@ -79,16 +81,9 @@ class ParsedReport:
 
 # --- normalisation -----------------------------------------------------------------------------
 
-_DASHES = re.compile("[\u2010-\u2015\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d]")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 _HSPACE = re.compile(r"[^\S\n]+")
 _LINEBREAKS = re.compile(r" ?\n[\s]*")
-
-
-def _strip_format_chars(text: str) -> str:
-    # Category Cf covers zero-width spaces/joiners, BOM, LRM/RLM and bidi embeddings/isolates,
-    # which clients paste invisibly and which would split tokens.
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
 def normalize(text: str) -> str:
@@ -96,9 +91,10 @@ def normalize(text: str) -> str:
 
     Line breaks are kept (one per run) because they separate clauses like punctuation does.
     """
-    text = unicodedata.normalize("NFKC", _strip_format_chars(text))
-    text = _strip_format_chars(text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _DASHES.sub("-", text).translate(_QUOTES)
+    # invisible format characters and dash variants as a project code treats them (bot/domain/project_code.py)
+    text = unicodedata.normalize("NFKC", strip_invisible(text))
+    text = strip_invisible(text).replace("\r\n", "\n").replace("\r", "\n")
+    text = unify_dashes(text).translate(_QUOTES)
     text = _HSPACE.sub(" ", text)
     return _LINEBREAKS.sub("\n", text).strip()
 
@@ -113,9 +109,11 @@ _CODE_PARTS = re.compile(r"([A-Za-z]+)-?([0-9]+)")
 
 
 def _format_code(raw: str) -> str:
+    """The canonical code (bot/domain/project_code.py) of a code found in a message; the short form JZ017 gets
+    its dash (JZ-017), digits kept as typed (JZ-17 stays JZ-17)."""
     m = _CODE_PARTS.fullmatch(raw)
     assert m is not None
-    return f"{m.group(1).upper()}-{m.group(2)}"  # digits kept as typed: JZ-17 stays JZ-17
+    return canonical_code(f"{m.group(1)}-{m.group(2)}")
 
 
 def find_codes(text: str) -> list[str]:

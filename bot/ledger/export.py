@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -29,15 +28,16 @@ from bot.ledger.format import (
     MILESTONE_SHEET,
     STATUS_LABELS,
     Column,
+    neutralise_formula,
 )
 from bot.ledger.issues import Issue, LedgerRejected
 from bot.ledger.read import CSV_SUFFIXES, XLSX_SUFFIXES, Progress
+from bot.ledger.sheet_names import safe_sheet_names
 from bot.store.models import County, Milestone, Project
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's date serials (1900 system)
 WIDTH_SAMPLE = 1000  # rows looked at to size a column
 MAX_WIDTH = 48
-_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 # The milestone sheet shows the project's name beside its code, for the reader; import ignores it.
 _PROJECT_NAME = Column("project_name", "项目名称", "text")
@@ -49,6 +49,7 @@ class Sheet:
     title: str
     columns: tuple[Column, ...]
     rows: list[list[Any]]
+    fixed: bool = False  # a sheet an import finds by its name (全市, 节点): named before the counties
 
 
 async def export_ledger(
@@ -71,8 +72,9 @@ async def export_ledger(
     counties = list(await session.scalars(county_query))
     projects = await _project_rows(session, county_id, lang)
     milestones = await _milestone_rows(session, county_id)
-    city = Sheet(CITY_SHEET.get(lang, CITY_SHEET["zh"]), LEDGER_COLUMNS, [row for _, row in projects])
-    ms_sheet = Sheet(MILESTONE_SHEET.get(lang, MILESTONE_SHEET["zh"]), MILESTONE_EXPORT_COLUMNS, milestones)
+    city = Sheet(CITY_SHEET.get(lang, CITY_SHEET["zh"]), LEDGER_COLUMNS, [row for _, row in projects], fixed=True)
+    ms_sheet = Sheet(MILESTONE_SHEET.get(lang, MILESTONE_SHEET["zh"]), MILESTONE_EXPORT_COLUMNS, milestones,
+                     fixed=True)
     try:
         if suffix in CSV_SUFFIXES:
             await asyncio.to_thread(write_csv, path, city, ms_sheet)
@@ -121,15 +123,12 @@ async def _milestone_rows(session: AsyncSession, county_id: int | None) -> list[
 
 
 def _sheet_titles(sheets: list[Sheet]) -> list[str]:
-    """Excel's rules: at most 31 characters, none of []:*?/\\, unique regardless of case."""
-    titles: list[str] = []
-    for sheet in sheets:
-        base = _BAD_SHEET_CHARS.sub("_", sheet.title)[:31] or "_"
-        title, n = base, 2
-        while title.lower() in (t.lower() for t in titles):
-            title, n = f"{base[:28]}~{n}", n + 1
-        titles.append(title)
-    return titles
+    """Names Excel accepts (bot/ledger/sheet_names.py). The city and milestone sheets are named first, so a
+    county called 节点 or 全市 cannot take the name an import recognises them by."""
+    order = sorted(range(len(sheets)), key=lambda i: not sheets[i].fixed)
+    names = safe_sheet_names([sheets[i].title for i in order])
+    by_index = dict(zip(order, names, strict=True))
+    return [by_index[i] for i in range(len(sheets))]
 
 
 def _widths(sheet: Sheet) -> list[float]:
@@ -222,4 +221,6 @@ def write_csv(path: Path, city: Sheet, milestones: Sheet) -> None:
 def _csv_text(value: object) -> str:
     if isinstance(value, Decimal):
         return to_text(value) or ""
+    if isinstance(value, str):
+        return neutralise_formula(value)
     return _cell_text(value)

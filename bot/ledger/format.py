@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.domain.project_code import MAX_CODE_LENGTH
+
 # The 11 counties of Jinzhong in the programme's order: used for the sort order of counties an
 # import creates, and for the template's drop-down when no county is known yet.
 JINZHONG_COUNTIES = (
@@ -35,7 +37,7 @@ class Column:
 
 
 LEDGER_COLUMNS: tuple[Column, ...] = (
-    Column("code", "项目编号", "text", ("编号", "项目代码", "project_code"), required=True, max_len=32),
+    Column("code", "项目编号", "text", ("编号", "项目代码", "project_code"), required=True, max_len=MAX_CODE_LENGTH),
     Column("name", "项目名称", "text", ("名称", "工程名称", "project_name", "project"), required=True, max_len=200),
     Column("county", "县区", "text", ("县(市、区)", "县市区", "县(区)", "区县", "县"), required=True, max_len=50),
     Column("category", "类别", "text", ("项目类别", "类型", "type"), max_len=50),
@@ -52,7 +54,7 @@ LEDGER_COLUMNS: tuple[Column, ...] = (
 )
 
 MILESTONE_COLUMNS: tuple[Column, ...] = (
-    Column("code", "项目编号", "text", ("编号", "项目代码", "project_code"), required=True, max_len=32),
+    Column("code", "项目编号", "text", ("编号", "项目代码", "project_code"), required=True, max_len=MAX_CODE_LENGTH),
     Column("milestone", "节点名称", "text", ("节点", "milestone_name"), required=True, max_len=200),
     Column("due", "计划完成", "date", ("计划完成时间", "计划完成日期", "计划时间")),
     Column("done", "实际完成", "date", ("实际完成时间", "实际完成日期", "完成时间")),
@@ -137,3 +139,19 @@ def closest_county(name: str, counties: Mapping[str, str]) -> str | None:
     `counties`: county_key(name) -> name. The import and `qingshui invite` both suggest with it."""
     close = difflib.get_close_matches(county_key(name), list(counties), n=1, cutoff=0.5)
     return counties[close[0]] if close else None
+
+
+# A CSV cell a spreadsheet would run as a formula (OWASP's CSV injection advice): an export writes it
+# after an apostrophe, which the import takes off again. Numbers and dates are written as such and
+# never need it (a money cell -5 stays -5).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(text: str) -> str:
+    """`=HYPERLINK(…)` -> `'=HYPERLINK(…)`, for a text cell of a CSV export."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def restore_formula(text: str) -> str:
+    """The inverse, for a CSV cell read back: only the apostrophe `neutralise_formula` adds goes."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text

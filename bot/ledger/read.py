@@ -12,7 +12,14 @@ from pathlib import Path
 
 from python_calamine import CalamineWorkbook
 
-from bot.ledger.format import LEDGER_COLUMNS, MILESTONE_COLUMNS, Column, is_milestone_sheet, match_header
+from bot.ledger.format import (
+    LEDGER_COLUMNS,
+    MILESTONE_COLUMNS,
+    Column,
+    is_milestone_sheet,
+    match_header,
+    restore_formula,
+)
 from bot.ledger.issues import Issue, LedgerRejected, shown
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -130,7 +137,8 @@ def _read_csv(path: Path) -> Grid:
         raise LedgerRejected([Issue("file_encoding", value=path.name)])
     first = text.split("\n", 1)[0]
     delimiter = max(",\t;", key=first.count)
-    return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return [[restore_formula(cell) for cell in row] for row in reader]
 
 
 def _header_row(grid: Grid, columns_are_milestones: bool) -> int | None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from bot.domain.project_code import MAX_CODE_LENGTH, bad_code_chars, canonical_code, code_problem
 from bot.ledger.format import LEDGER_BY_KEY, MILESTONE_BY_KEY, closest_county, county_key, parse_status
 from bot.ledger.issues import Issue, shown
 from bot.ledger.read import RawLedger, RawRow, RawSheet
@@ -163,6 +164,19 @@ def parse_progress(value: object, *, fraction: bool = False) -> int | None:
     return int(number)
 
 
+def parse_code(value: object) -> str:
+    """The canonical project code of a cell (bot/domain/project_code.py), or why it cannot be one."""
+    code = canonical_code(parse_text(value))
+    problem = code_problem(code)
+    if problem == "too_long":
+        raise CellError(problem, limit=MAX_CODE_LENGTH)
+    if problem == "bad_code_chars":
+        raise CellError(problem, chars=bad_code_chars(code))
+    if problem is not None:
+        raise CellError(problem)
+    return code
+
+
 def parse_status_cell(value: object) -> str:
     if value is None:
         raise CellError("empty")
@@ -208,7 +222,9 @@ def _project_row(sheet: RawSheet, raw_row: RawRow, fraction: bool, issues: list[
     for key, cell in raw_row.cells.items():
         column = LEDGER_BY_KEY[key]
         try:
-            if column.kind == "text":
+            if key == "code":
+                values[key] = parse_code(cell)
+            elif column.kind == "text":
                 text = parse_text(cell)
                 if column.required and not text:
                     raise CellError("empty")
@@ -237,7 +253,9 @@ def _milestone_row(sheet: RawSheet, raw_row: RawRow, issues: list[Issue]) -> Mil
     for key, cell in raw_row.cells.items():
         column = MILESTONE_BY_KEY[key]
         try:
-            if column.kind == "text":
+            if key == "code":
+                texts[key] = parse_code(cell)
+            elif column.kind == "text":
                 text = parse_text(cell)
                 if not text:
                     raise CellError("empty")
@@ -311,8 +329,12 @@ def _unique_projects(rows: list[ProjectRow], issues: list[Issue]) -> tuple[list[
             first[row.code] = row
             unique.append(row)
         elif seen.sheet == row.sheet:
-            issues.append(_issue("duplicate_code", row.sheet, row.row, row.headers["code"], row.code,
-                                 first_row=seen.row))
+            if parse_text(row.raw.get("code")) == parse_text(seen.raw.get("code")):
+                issues.append(_issue("duplicate_code", row.sheet, row.row, row.headers["code"], row.code,
+                                     first_row=seen.row))
+            else:  # `hc-007` and `HC-007`: two spellings of one canonical code
+                issues.append(_issue("code_collision", row.sheet, row.row, row.headers["code"], row.raw.get("code"),
+                                     first_row=seen.row, other_value=shown(seen.raw.get("code")), code=row.code))
             rejected.append(row)
         else:
             differing = next((k for k in row.values if k in seen.values and row.values[k] != seen.values[k]), None)

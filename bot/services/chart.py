@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.domain.rates import percent
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FONT_PACKAGE = "mplfonts"
 FONT_FILE = "NotoSansCJKsc-Regular.otf"
@@ -57,19 +61,36 @@ class Bar:
         return self.completed + self.in_progress + self.not_started
 
 
+def _style() -> dict[str, object]:
+    # Every label is a county's name or a template's words, never a formula: with parse_math off a
+    # county named `$x^2$` or `a$b$c` is drawn as written, not handed to mathtext (which may fail).
+    return {"font.family": [cjk_family()], "axes.unicode_minus": False, "text.parse_math": False,
+            "text.usetex": False}
+
+
 def county_chart(bars: list[Bar], path: Path, *, title: str, legend: tuple[str, str, str],
                  rate_label: str = "{rate}%") -> Path:
     """Draw the bars (top to bottom in the given order) as a PNG at `path`; returns the path.
 
     `legend` names the three segments; `rate_label` formats the completion rate shown at each bar's end."""
     from matplotlib import rc_context
+
+    with rc_context(_style()):
+        fig = chart_figure(bars, title=title, legend=legend, rate_label=rate_label)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png", dpi=DPI)
+    return path
+
+
+def chart_figure(bars: list[Bar], *, title: str, legend: tuple[str, str, str], rate_label: str = "{rate}%") -> Figure:
+    """The chart as a matplotlib figure, not yet drawn (see `county_chart`)."""
+    from matplotlib import rc_context
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    family = cjk_family()
     rows = max(len(bars), 1)
     height_in = 2.4 + 0.72 * rows
-    with rc_context({"font.family": [family], "axes.unicode_minus": False}):
+    with rc_context(_style()):
         fig = Figure(figsize=(WIDTH_PX / DPI, height_in), dpi=DPI)
         ax = fig.subplots()
         labels = [b.label for b in bars]
@@ -103,9 +124,7 @@ def county_chart(bars: list[Bar], path: Path, *, title: str, legend: tuple[str, 
         ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, fontsize=LABEL_PT - 3, frameon=False,
                   handlelength=1.2, columnspacing=1.2)
         fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png", dpi=DPI)
-    return path
+    return fig
 
 
-__all__ = ["Bar", "cjk_family", "cjk_font_path", "county_chart"]
+__all__ = ["Bar", "chart_figure", "cjk_family", "cjk_font_path", "county_chart"]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased, joinedload
 
 from bot.domain.lights import Assessment, LightRules, MilestoneState, ProjectState, assess
 from bot.domain.periods import period_of
+from bot.domain.project_code import canonical_code
 from bot.domain.report_parser import find_code
 from bot.ledger.scan import assess_all, load_project_facts
 from bot.services.reports import COUNTING_KINDS, reported_project_ids, reported_query
@@ -25,6 +26,7 @@ _UNDO = aliased(Report, name="undo")  # built once: aliasing a mapped class per 
 
 @dataclass(frozen=True)
 class ListRow:
+    id: int
     code: str
     name: str
     status: str
@@ -104,21 +106,38 @@ def state_of(project: Project) -> ProjectState:
     return ProjectState(project.status, project.progress, project.planned_start, project.planned_finish, milestones)
 
 
-def normalize_code(raw: str) -> str:
-    """JZ017, jz-017, ＪＺ－０１７ → JZ-017; anything else as typed, upper-cased."""
-    return find_code(raw) or raw.strip().upper()
+def code_candidates(raw: str) -> list[str]:
+    """The codes a person may mean, best first: the text exactly as typed (it can only differ from the
+    canonical form for a code stored before codes were canonical and left alone because it collides
+    with another), the canonical form (bot/domain/project_code.py: `hc 003`, `ＨＣ－００３` → HC-003), then the
+    chat's short form (`JZ017` → JZ-017), and last the first word alone (`/project JZ-017 please`)."""
+    words = raw.split()
+    first = canonical_code(words[0]) if len(words) > 1 else None
+    return list(dict.fromkeys(c for c in (raw.strip(), canonical_code(raw), find_code(raw), first) if c))
 
 
 async def project_by_code(session: AsyncSession, raw_code: str) -> Project | None:
-    """The project with this code (case and dash forgiving), with its county and milestones loaded
-    in the same query (every chat update about a project starts here)."""
-    code = normalize_code(raw_code)
-    query = select(Project).options(joinedload(Project.milestones))
-    for condition in (Project.code == code, func.upper(Project.code) == code):
-        project = (await session.execute(query.where(condition))).unique().scalar_one_or_none()
-        if project is not None:
-            return project
-    return None
+    """The project with this code, however it is written (see `code_candidates`), with its milestones
+    loaded in the same query (every chat update about a project starts here)."""
+    candidates = code_candidates(raw_code)
+    if not candidates:
+        return None
+    query = select(Project).options(joinedload(Project.milestones)).where(Project.code.in_(candidates))
+    found = {p.code: p for p in (await session.execute(query)).unique().scalars()}
+    return next((found[c] for c in candidates if c in found), None)
+
+
+async def projects_by_codes(session: AsyncSession, codes: list[str]) -> list[Project]:
+    """The projects these codes name (as a message wrote them), in the message's order; unknown ones left out."""
+    wanted = list(dict.fromkeys(canonical_code(c) for c in codes))
+    found = {p.code: p for p in await session.scalars(select(Project).where(Project.code.in_(wanted)))}
+    return [found[c] for c in wanted if c in found]
+
+
+async def project_by_id(session: AsyncSession, project_id: int) -> Project | None:
+    """The project a button names (buttons carry the id: it always fits Telegram's 64 bytes)."""
+    query = select(Project).options(joinedload(Project.milestones)).where(Project.id == project_id)
+    return (await session.execute(query)).unique().scalar_one_or_none()
 
 
 async def county_projects(session: AsyncSession, county_id: int) -> list[Project]:
@@ -153,7 +172,7 @@ async def county_list(
     reported_here = await reported_project_ids(session, period, ids)
     rows = tuple(
         ListRow(
-            code=f.code, name=f.name, status=f.status, progress=f.state.progress, light=lights[f.id].light,
+            id=f.id, code=f.code, name=f.name, status=f.status, progress=f.state.progress, light=lights[f.id].light,
             reported=f.id in reported_here, needs_report=f.status != "completed",
         )
         for f in facts

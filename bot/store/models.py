@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.domain.clock import utcnow
+from bot.domain.project_code import MAX_CODE_LENGTH
 
 STATUSES = ("not_started", "started", "completed")
 ROLES = ("admin", "leader", "county_leader", "contact")
@@ -80,7 +81,7 @@ class Project(Base):
     __tablename__ = "projects"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(32), unique=True)
+    code: Mapped[str] = mapped_column(String(MAX_CODE_LENGTH), unique=True)  # canonical: bot/domain/project_code.py
     name: Mapped[str] = mapped_column(String(200))
     county_id: Mapped[int] = mapped_column(ForeignKey("counties.id"), index=True)
     category: Mapped[str] = mapped_column(String(50), default="")

@@ -29,7 +29,6 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,6 +50,7 @@ from handlers.access import AccessMiddleware
 from handlers.context import ContextMiddleware
 from handlers.db_session import SessionMiddleware
 from handlers.dedupe import DedupeMiddleware
+from handlers.errors import CallbackAnswerOnce
 from handlers.identity import IdentityMiddleware
 from handlers.throttle import Throttle
 from handlers.tracking import InFlight
@@ -107,7 +107,7 @@ def build_dispatcher(
     dp.update.outer_middleware(DedupeMiddleware(sessionmaker))
     dp.update.outer_middleware(ContextMiddleware())  # `ctx` for the handlers
     # inner, for every router's handlers: acknowledge the button press, then authorize
-    dp.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
+    dp.callback_query.middleware(CallbackAnswerOnce(pre=True))
     dp.callback_query.middleware(AccessMiddleware())
     dp.message.middleware(AccessMiddleware())
     dp.include_routers(*routers())

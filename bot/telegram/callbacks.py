@@ -1,14 +1,27 @@
-"""Callback data for every button (aiogram CallbackData factories; each packs under 64 bytes)."""
+"""Callback data for every button (aiogram CallbackData factories; each packs under 64 bytes).
+
+A button about a project carries the project's integer id, never its code: a code may be 40 Chinese
+characters (120 bytes) and may hold characters aiogram uses to pack the data."""
 
 from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 
 
-class ProjectAction(CallbackData, prefix="p"):
+class ProjectAction(CallbackData, prefix="pj"):
     """A button about one project. `action`: card (show the card) | report (start the guided report) |
     nochange (this month: no change) | dossier (the timeline, first page, as a new message) |
     timeline (turn the timeline message to `page`) | file (the full dossier as a document)."""
+
+    action: str
+    project_id: int
+    page: int = 0
+
+
+class OldProjectButton(CallbackData, prefix="p"):
+    """A project button of a message sent before buttons carried ids (`p:<action>:<code>:<page>`): it
+    opens the project's card, whose buttons are current. (Its own prefix: a code of digits would
+    otherwise read as another project's id.)"""
 
     action: str
     code: str
@@ -39,14 +52,14 @@ class ReportStep(CallbackData, prefix="r"):
     value: str = ""
 
 
-class QuickAction(CallbackData, prefix="q"):
+class QuickAction(CallbackData, prefix="qa"):
     """A button answering a one-message report. `action`: save | fix (save the offered reading) | cancel |
     pick (this project) | undo;
-    `token` names the pending report kept in the dialog data; `code` the project it is about."""
+    `token` names the pending report kept in the dialog data; `project_id` the project it is about."""
 
     action: str
     token: str = ""
-    code: str = ""
+    project_id: int = 0
 
 
 class InviteRole(CallbackData, prefix="i"):
