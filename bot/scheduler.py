@@ -5,6 +5,8 @@ only decide how often to ask. Every instance may start a scheduler, but a job ru
 its instance holds the `scheduler` lease; whoever gains the lease (at start-up, or taking over
 from an instance that died) first runs all jobs once, catching up anything missed meanwhile.
 
+The lease holder also prunes the outbox nightly and after its catch-up (bot/retention.py).
+
 This module and bot/background.py are wiring: the only places in bot/ that reach into jobs/.
 """
 
