@@ -27,6 +27,8 @@ COMMANDS = {
     "invite": "people",
     "people": "people",
     "jobs": "jobs",
+    "backup": "backup",
+    "restore": "backup",
 }
 
 
@@ -68,6 +70,9 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     run = jobs_sub.add_parser("run", help=h("jobs_run"))
     run.add_argument("name", choices=["reminders", "alerts", "digest"])
     run.add_argument("--at", default=None, metavar=h("metavar_at"), help=h("jobs_at"))
+
+    sub.add_parser("backup", help=h("backup")).add_argument("file", metavar=h("metavar_file"), help=h("backup_file"))
+    sub.add_parser("restore", help=h("restore")).add_argument("file", metavar=h("metavar_file"), help=h("restore_file"))
     return parser
 
 

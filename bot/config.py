@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     send_rate_per_chat: float = Field(1.0, gt=0)
     send_rate_per_group_minute: float = Field(20.0, gt=0)
     send_max_attempts: int = Field(8, ge=1)
+    # sent and dead outbox rows are deleted after these many days (README "Notifications")
+    outbox_keep_sent_days: int = Field(90, ge=1)
+    outbox_keep_dead_days: int = Field(365, ge=1)
 
     # --- chat ---
     invite_ttl_days: int = Field(7, ge=1)

@@ -5,6 +5,8 @@ only decide how often to ask. Every instance may start a scheduler, but a job ru
 its instance holds the `scheduler` lease; whoever gains the lease (at start-up, or taking over
 from an instance that died) first runs all jobs once, catching up anything missed meanwhile.
 
+The lease holder also prunes the outbox nightly and after its catch-up (bot/store/retention.py).
+
 This module is the only place in bot/ that reaches into jobs/ (the command line and the demo run jobs
 through it; bot/telegram/background.py starts the scheduler).
 """
@@ -26,6 +28,7 @@ from bot.config import Settings
 from bot.domain.clock import Clock
 from bot.store.lease import SCHEDULER_LEASE, LeaseKeeper, default_name
 from bot.store.models import utcnow
+from bot.store.retention import prune_outbox
 from jobs.base import JobContext, JobResult
 from jobs.registry import JOB_NAMES, run_job
 
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 # Alerts are looked at hourly through the working day (and at start-up); quiet hours hold the sending.
 ALERT_HOURS = "9-18"
 ALERT_MINUTE = 15
+# Old outbox rows are deleted once a night (and at start-up), when the chat is quiet.
+RETENTION_HOUR, RETENTION_MINUTE = 3, 40
+RETENTION_JOB = "outbox-retention"
 
 
 def job_triggers(settings: Settings) -> dict[str, BaseTrigger]:
@@ -116,6 +122,17 @@ class JobScheduler:
         """Run every job once (at start-up or on taking the lease over): anything missed is due now."""
         for name in JOB_NAMES:
             await self.run_now(name)
+        await self.prune()
+
+    async def prune(self) -> None:
+        """Delete outbox rows past their retention (bot.store.retention), if this instance holds the lease."""
+        async with self._run_lock:
+            if not self.keeper.held:
+                return
+            try:
+                await prune_outbox(self.sessionmaker, self.settings, self.clock())
+            except Exception:
+                log.exception("outbox retention failed; the next night's run tries again")
 
     async def _catch_up_soon(self) -> None:
         # The lease keeper must get back to renewing: run the catch-up beside it.
@@ -129,6 +146,10 @@ class JobScheduler:
     async def start(self) -> None:
         for name, trigger in job_triggers(self.settings).items():
             self.scheduler.add_job(self.run_now, trigger, args=[name], id=name, name=name, replace_existing=True)
+        self.scheduler.add_job(
+            self.prune, CronTrigger(hour=RETENTION_HOUR, minute=RETENTION_MINUTE, timezone=self.settings.tz),
+            id=RETENTION_JOB, name=RETENTION_JOB, replace_existing=True,
+        )
         self.scheduler.start()
         self._spawn(self.keeper.run(self._stop))
 

@@ -12,7 +12,10 @@ Decisions:
   here (the alerts job escalates missed updates after the deadline);
 - when the service was down through a step, only the latest due step is queued, and someone who got
   no message yet this month gets the reminder's wording rather than a follow-up's;
-- the message is queued for the end of quiet hours when the run falls in them.
+- the message is queued for the end of quiet hours when the run falls in them;
+- it expires when the month's deadline day is over (bot.domain.cycle.stale_from): a reminder the sender could
+  not deliver by then (service down, Telegram unreachable) is marked 'expired', never sent late; the
+  missed update is then the alerts job's, which tells the contact and escalates.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.cycle import cycle_for, due_step
+from bot.domain.cycle import cycle_for, due_step, stale_from
 from bot.domain.periods import period_of
 from bot.domain.workdays import workdays_between
 from bot.services.reports import reported_project_ids
@@ -128,7 +131,7 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
         }
         queued = await enqueue(
             session, key=outbox_key(KIND, person.id, period, step), kind=KIND, chat_id=person.telegram_id,
-            person_id=person.id, payload=payload, not_before=send_after,
+            person_id=person.id, payload=payload, not_before=send_after, expires_at=stale_from(cycle, ctx.tz),
         )
         if queued:
             result.add(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.errors import UserError
 from bot.scheduler import ALERT_HOURS, ALERT_MINUTE, JOB_NAMES, JobContext, next_runs, run_job
 from bot.store.db import open_database
-from bot.store.models import JobRun, utcnow
+from bot.store.models import JobRun, Outbox, utcnow
 from bot.texts import render
 
 
@@ -44,6 +44,8 @@ async def list_jobs(settings: Settings, now: dt.datetime) -> str:
     lang, tz = settings.default_language, settings.tz
     async with open_database(settings.db_url) as sessionmaker, sessionmaker() as session:
         last = {row.name: row for row in await session.scalars(select(JobRun))}
+        by_state = select(Outbox.state, func.count()).group_by(Outbox.state)
+        states = {state: count for state, count in await session.execute(by_state)}
     upcoming = next_runs(settings, now)
     lines = [render(lang, "cli_jobs.list_header", tz=settings.timezone)]
     for name in JOB_NAMES:
@@ -57,6 +59,8 @@ async def list_jobs(settings: Settings, now: dt.datetime) -> str:
             last_run=record.last_at.astimezone(tz) if record else None, summary=record.summary if record else "",
         ))
     lines.append(render(lang, "cli_jobs.list_footer"))
+    lines.append(render(lang, "cli_jobs.outbox", pending=states.get("pending", 0) + states.get("sending", 0),
+                        sent=states.get("sent", 0), dead=states.get("dead", 0), expired=states.get("expired", 0)))
     return "\n".join(lines)
 
 

@@ -116,6 +116,8 @@ async def preflight(settings: Settings, command: str) -> None:
     check_data_dir(settings)
     if command == "demo":  # the demo keeps its own SQLite database in its output folder
         return
+    if command == "restore":  # connecting would create the SQLite file restore must find absent
+        return
     await check_database(settings)
     if command == "run":
         await check_redis(settings)

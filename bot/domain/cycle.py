@@ -7,7 +7,9 @@ Rules (one place):
   and the deadline is never before the reminder;
 - follow-ups go every FOLLOWUP_EVERY_WORKDAYS working days after the reminder, as long as they fall
   on or before the deadline;
-- each of these goes out at REMINDER_TIME, city time.
+- each of these goes out at REMINDER_TIME, city time;
+- once the deadline day is over (midnight after it, city time) the month's reminders are stale: none
+  is queued, and one still unsent is not sent late (README "Notifications").
 """
 
 from __future__ import annotations
@@ -60,12 +62,17 @@ def cycle_for(period: str, settings: Settings) -> MonthlyCycle:
     )
 
 
+def stale_from(cycle: MonthlyCycle, tz: ZoneInfo) -> dt.datetime:
+    """The moment the month's reminders go stale: the midnight after the deadline day, city time."""
+    return at_local(cycle.deadline + dt.timedelta(days=1), dt.time(0, 0), tz)
+
+
 def due_step(cycle: MonthlyCycle, moment: dt.datetime, clock: dt.time, tz: ZoneInfo) -> int | None:
     """The latest step whose time has come at `moment`; None before the reminder or after the deadline day.
 
     A run that missed a step (the service was down) lands on the latest one, so nobody gets two
     messages on the same day for the same month."""
-    if local(moment, tz).date() > cycle.deadline:
+    if local(moment, tz) >= stale_from(cycle, tz):
         return None
     due = [index for index, day in enumerate(cycle.steps) if at_local(day, clock, tz) <= moment]
     return due[-1] if due else None

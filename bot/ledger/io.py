@@ -1,7 +1,8 @@
 """The ledger file in and out: what the rest of Qingshui calls.
 
 - `import_ledger(session, path, …)`: all or nothing. A file with any bad row raises LedgerRejected
-  listing every problem (render each with ledger_issues.describe) and changes nothing.
+  listing every problem (render each with ledger_issues.describe) and changes nothing; so does a file
+  that adds a project another import, running at the same moment, has just added.
 - `import_sample(sessionmaker_or_session)`: the shipped sample ledger, through the same path.
 - `export_ledger(session, path, county_id=…, lang=…)`: the workbook (or CSV) of the ledger.
 - `write_template(session, path, lang=…)`: the empty workbook to fill in."""
@@ -14,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.ledger.export import export_ledger, milestones_csv_path
@@ -67,6 +69,14 @@ async def import_ledger(
         result = await write_plan(session, plan, existing, counties, now=now, progress=progress)
         await session.commit()
         session.expire_all()  # the writes bypassed the ORM: objects the caller holds are stale
+    except IntegrityError:
+        # Another import wrote a project (or county) this file adds after the check above: nothing of
+        # this file was written. Said like any other rejected file, naming the codes now taken.
+        await session.rollback()
+        new_codes = [row.code for row in plan.projects if row.code not in existing]
+        taken = sorted(await load_projects(session, new_codes))
+        raise LedgerRejected([Issue("written_meanwhile", value=", ".join(taken[:5]) or None,
+                                    detail={"more": max(0, len(taken) - 5)})], plan.warnings) from None
     except BaseException:
         await session.rollback()
         raise

@@ -245,7 +245,7 @@ class Outbox(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     method: Mapped[str] = mapped_column(String(16), default="message")  # message | photo | document
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    state: Mapped[str] = mapped_column(String(8), default="pending")  # pending|sending|sent|dead
+    state: Mapped[str] = mapped_column(String(8), default="pending")  # pending|sending|sent|dead|expired
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[dt.datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(64))

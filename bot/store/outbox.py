@@ -1,6 +1,8 @@
 """The outbox: a job's decision to notify someone is a row, written in the job's transaction.
 
-The unique `key` (kind:person:period:step) makes deciding twice queue once."""
+The unique `key` (kind:person:period:step) makes deciding twice queue once. A row may carry an
+expiry (`expires_at` in its payload): the sender never sends it after that moment and marks it
+'expired' instead (a monthly reminder after the month's deadline, README "Notifications")."""
 
 from __future__ import annotations
 
@@ -12,6 +14,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import Outbox, utcnow
+
+EXPIRES_AT = "expires_at"
+EXPIRED = "expired"  # the state of a row that was not sent before its expiry
+
+
+def expired(payload: dict[str, Any], now: dt.datetime) -> bool:
+    """Whether a row with this payload is past its expiry at `now` (a row without one never expires)."""
+    value = payload.get(EXPIRES_AT)
+    return bool(value) and dt.datetime.fromisoformat(str(value)) <= now
 
 
 def outbox_key(kind: str, person_id: int | None, period: str = "", step: int | str = 0) -> str:
@@ -28,13 +39,14 @@ async def enqueue(
     payload: dict[str, Any],
     method: str = "message",
     not_before: dt.datetime | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> bool:
     """Queue one notification unless one with this key exists; True when queued. Does not commit.
 
     `payload` holds what the sender needs: text (Telegram HTML), reply_markup (dict), or for
-    photos and documents `path` (under DATA_DIR) and `caption`."""
+    photos and documents `path` (under DATA_DIR) and `caption`. Unsent at `expires_at`, it is never sent."""
     values = row(key=key, kind=kind, chat_id=chat_id, person_id=person_id, payload=payload, method=method,
-                 not_before=not_before)
+                 not_before=not_before, expires_at=expires_at)
     return await enqueue_many(session, [values]) == 1
 
 
@@ -47,9 +59,12 @@ def row(
     payload: dict[str, Any],
     method: str = "message",
     not_before: dt.datetime | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """One outbox row for enqueue_many (the same arguments as enqueue)."""
     now = utcnow()
+    if expires_at is not None:
+        payload = {**payload, EXPIRES_AT: expires_at.astimezone(dt.UTC).isoformat()}
     return {"key": key, "kind": kind, "person_id": person_id, "chat_id": chat_id, "method": method,
             "payload": payload, "state": "pending", "attempts": 0, "not_before": not_before or now,
             "created_at": now, "last_error": ""}

@@ -12,7 +12,8 @@ Outcomes. Sent → 'sent' with sent_at and message_id. 429 → wait retry_after 
 it is the overall flood limit) and try again; not a failed attempt. 403 → the person is marked
 unreachable and all their queued messages die with reason 'unreachable' (as do later ones).
 400 → 'dead' with Telegram's reason. Network errors, timeouts, 5xx → retried after an exponential
-backoff, 'dead' after SEND_MAX_ATTEMPTS. Nothing is sent during quiet hours.
+backoff, 'dead' after SEND_MAX_ATTEMPTS. Nothing is sent during quiet hours. A row past its expiry
+(bot.store.outbox) → 'expired', never sent.
 
 Pacing is per process (bot.telegram.pacing); senders sharing one outbox split SEND_RATE_GLOBAL between
 them (bot.telegram.pacing.rate_share), counting each other through a presence lease (`sender:<name>`) that
@@ -52,6 +53,7 @@ from bot.domain.clock import Clock
 from bot.domain.periods import in_quiet_hours, quiet_until
 from bot.store.lease import default_name, forget_expired, live_names, try_acquire
 from bot.store.models import Lease, Outbox, Person, utcnow
+from bot.store.outbox import EXPIRED, expired
 from bot.telegram.answer_pacing import paced_by_caller
 from bot.telegram.pacing import Pacer, pacer_for, rate_share
 
@@ -89,7 +91,7 @@ class Claimed:
 
 @dataclass
 class _Outcome:
-    state: str  # sent | release | retry | dead | unreachable | migrated
+    state: str  # sent | release | retry | dead | unreachable | migrated | expired
     message_id: int | None = None
     error: str = ""
     not_before: dt.datetime | None = None
@@ -347,9 +349,13 @@ class Sender:
         problem = self._check_payload(row)
         if problem:
             return _Outcome("dead", error=problem)
+        if expired(row.payload, self.clock()):  # before taking a slot: it costs none of the rate
+            return _Outcome(EXPIRED, error=EXPIRED)
         while True:
             async with self.pacer.slot(row.chat_id):
                 now = self.clock()
+                if expired(row.payload, now):  # it waited for its turn past the expiry
+                    return _Outcome(EXPIRED, error=EXPIRED)
                 if row.chat_id in self._unreachable_chats:  # a 403 came back for this chat a moment ago
                     return _Outcome("dead", error=UNREACHABLE)
                 if self._quiet(now):
@@ -431,6 +437,12 @@ class Sender:
                       "claimed_until": None, "not_before": outcome.not_before or now}
             if outcome.new_chat_id is not None:
                 values["chat_id"] = outcome.new_chat_id
+        elif outcome.state == EXPIRED:
+            self.stats[EXPIRED] += 1
+            values = {"state": EXPIRED, "attempts": Outbox.attempts - 1, "last_error": EXPIRED,
+                      "claimed_until": None}
+            log.warning("outbox row %s expired unsent (%s): not sent late", row.id,
+                        row.payload.get("expires_at"))
         elif outcome.state == "retry":
             self.stats["retried"] += 1
             final = row.attempts >= self.settings.send_max_attempts
