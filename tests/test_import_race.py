@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot import db, ledger_io
 from bot.__main__ import build_parser
 from bot.cli import ledger as ledger_command
 from bot.config import Settings
+from bot.ledger import io as ledger_io
 from bot.ledger.issues import Issue, describe
+from bot.store import db
 from bot.store.db import make_engine, make_sessionmaker
 from bot.store.models import Change, Project
 from tests import factories
