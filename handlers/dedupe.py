@@ -25,7 +25,7 @@ from sqlalchemy import delete
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from bot.store.models import ProcessedUpdate, utcnow
 from handlers.identity import UPDATE_HANDLED
@@ -36,26 +36,46 @@ PRUNE_EVERY_SECONDS = 3600.0
 
 
 class _RecordOnCommit:
-    """Adds the update's row to the first commit of the update's session."""
+    """Adds the update's row to the first commit of the update's session that carries the handler's work.
+
+    A commit with nothing written (an answer going out ends a read-only transaction: bot.store.db_gate) records
+    nothing, so the update is not marked handled before its work is saved."""
 
     def __init__(self, update_id: int) -> None:
         self.update_id = update_id
         self.committed = False
+        self._wrote = False  # this transaction wrote something: flushed changes or an INSERT/UPDATE/DELETE
+        self._adding = False
 
     def before_commit(self, session: Session) -> None:
-        if not self.committed:
-            session.add(ProcessedUpdate(update_id=self.update_id, at=utcnow()))
+        if self.committed or not (self._wrote or session.new or session.dirty or session.deleted):
+            return
+        session.add(ProcessedUpdate(update_id=self.update_id, at=utcnow()))
+        self._adding = True
 
     def after_commit(self, _session: Session) -> None:
-        self.committed = True
+        self.committed = self.committed or self._adding
+        self._wrote = self._adding = False
+
+    def after_rollback(self, _session: Session) -> None:
+        self._wrote = self._adding = False
+
+    def after_flush(self, _session: Session, _context: object) -> None:
+        self._wrote = True
+
+    def do_orm_execute(self, state: ORMExecuteState) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            self._wrote = True
+
+    _EVENTS = ("before_commit", "after_commit", "after_rollback", "after_flush", "do_orm_execute")
 
     def attach(self, session: AsyncSession) -> None:
-        sa_event.listen(session.sync_session, "before_commit", self.before_commit)
-        sa_event.listen(session.sync_session, "after_commit", self.after_commit)
+        for name in self._EVENTS:
+            sa_event.listen(session.sync_session, name, getattr(self, name))
 
     def detach(self, session: AsyncSession) -> None:
-        sa_event.remove(session.sync_session, "before_commit", self.before_commit)
-        sa_event.remove(session.sync_session, "after_commit", self.after_commit)
+        for name in self._EVENTS:
+            sa_event.remove(session.sync_session, name, getattr(self, name))
 
 
 class DedupeMiddleware(BaseMiddleware):

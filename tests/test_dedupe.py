@@ -120,3 +120,29 @@ async def test_a_database_gone_after_the_handler_does_not_turn_its_answer_into_a
 
     mw = DedupeMiddleware(refused)  # type: ignore[arg-type]
     assert await feed(mw, sessionmaker, answers) == "answered"
+
+
+async def test_an_answer_before_the_work_does_not_mark_the_update_handled(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """An answer ends the update's read-only transaction before it goes out (bot.store.db_gate); that commit
+    carries nothing, so a crash after it and before the work's own commit leaves the update to be handled
+    again when Telegram redelivers it."""
+    mw = DedupeMiddleware(sessionmaker)
+    recorded_before_the_work: list[bool] = []
+
+    async def answers_then_crashes(_event: Any, data: dict[str, Any]) -> None:
+        session: AsyncSession = data["session"]
+        await session.scalar(select(func.count()).select_from(County))  # a read, like finding the project
+        await session.commit()  # what an answer going out does
+        async with sessionmaker() as other:
+            recorded_before_the_work.append(await other.get(ProcessedUpdate, UPDATE.update_id) is not None)
+        session.add(County(name=f"县{next(_names)}"))
+        await session.flush()
+        raise RuntimeError("killed before the work's commit")
+
+    with pytest.raises(RuntimeError):
+        await feed(mw, sessionmaker, answers_then_crashes)
+    assert recorded_before_the_work == [False]
+    assert await feed(mw, sessionmaker, saves_a_county) == "handled"  # the redelivery does the work
+    assert await counties(sessionmaker) == 1

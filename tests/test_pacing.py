@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-from bot.telegram.pacing import Pacer, SlidingWindow, rate_share
+from bot.telegram.pacing import CONVERSATION_SECONDS, Pacer, Priority, SlidingWindow, rate_share
 
 
 def test_rates_become_windows_that_never_add_up_to_more_than_configured() -> None:
@@ -63,3 +63,44 @@ def test_senders_share_the_whole_budget_and_never_more() -> None:
     assert sum(rate_share(25.5, three, n) for n in three) == 25
     assert rate_share(1, names, "sender:b") == 0.5  # less than one each: split evenly
     assert rate_share(25, names, "sender:unlisted") == 12  # not yet counted: the smaller part
+
+
+async def test_under_a_full_window_first_answers_go_before_next_answers_and_notifications() -> None:
+    """A reminder wave and a busy conversation are queued when a new person writes: when a slot frees,
+    the newcomer hears back first, then the conversation, then the notifications, each in its own order."""
+    clock = [0.0]
+    pacer = Pacer(global_rate=1, per_chat_rate=1000, per_group_minute=20, monotonic=lambda: clock[0])
+    order: list[str] = []
+
+    async def send(name: str, chat_id: int, priority: Priority) -> None:
+        async with pacer.slot(chat_id, priority):
+            order.append(name)
+
+    busy = asyncio.create_task(send("busy chat, earlier", 7, Priority.NOTIFICATION))
+    await asyncio.sleep(0)
+    clock[0] = 0.1
+    waiting = [
+        asyncio.create_task(send("reminder to 2", 2, Priority.NOTIFICATION)),
+        asyncio.create_task(send("conversation 3", 3, Priority.ANSWER)),
+        asyncio.create_task(send("reminder to 4", 4, Priority.NOTIFICATION)),
+        asyncio.create_task(send("newcomer 5", 5, Priority.FIRST_ANSWER)),
+    ]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    for step in range(1, 6):  # one send a second
+        clock[0] = 0.1 + step * 1.1
+        pacer._poke()
+        for _ in range(10):
+            await asyncio.sleep(0)
+    await asyncio.wait_for(asyncio.gather(busy, *waiting), 5)
+    assert order == ["busy chat, earlier", "newcomer 5", "conversation 3", "reminder to 2", "reminder to 4"]
+
+
+def test_a_chat_sent_to_lately_is_in_a_conversation() -> None:
+    clock = [100.0]
+    pacer = Pacer(global_rate=25, per_chat_rate=1, per_group_minute=20, monotonic=lambda: clock[0])
+    assert pacer.answer_priority(5) == Priority.FIRST_ANSWER
+    pacer._last_sent[5] = 99.0
+    assert pacer.answer_priority(5) == Priority.ANSWER
+    clock[0] = 99.0 + CONVERSATION_SECONDS + 0.1
+    assert pacer.answer_priority(5) == Priority.FIRST_ANSWER

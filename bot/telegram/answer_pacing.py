@@ -6,6 +6,7 @@ something in a chat (a message, a photo, an edit, a deletion) while an update is
   never holds a connection or a database slot;
 - it waits for a slot of the process's Pacer, the same one the sender uses, so answers and queued
   notifications together stay under about SEND_RATE_GLOBAL a second and one message a second per chat;
+  answers go before notifications, and a person's first answer before the next answers of others;
 - a 429 pauses that chat (or everything, when nothing was sent there lately) for `retry_after` and
   the call is made again, for up to PATIENCE_SECONDS in all;
 - a 5xx or a network error is tried again after a short backoff, at most NETWORK_TRIES times (at worst an
@@ -128,7 +129,7 @@ class PacedAnswers(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         if chat_id is None:
             return await make_request(bot, method)
-        async with self.pacer.slot(chat_id):
+        async with self.pacer.slot(chat_id, self.pacer.answer_priority(chat_id)):
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:

@@ -5,24 +5,85 @@ enforces. A send occupies its slot from the moment it starts until it completes 
 from its completion: the server saw it somewhere in between, so a window measured this way can
 never be fuller on the server's side than on ours, whatever the network latency and its jitter.
 Sends within one window are also spaced (80 % of the window divided evenly), so a window's worth
-does not leave in a single burst. Waiting for a slot is first come, first served, per chat and
-overall, so one chat's messages leave in the order they were queued.
+does not leave in a single burst. Waiting for a slot is first come, first served per chat, so one
+chat's messages leave in the order they were queued. Overall, the queue has three classes, each first
+come first served within itself: a person's first answer in a while (FIRST_ANSWER), then the next
+answers of a conversation going on (ANSWER), then queued notifications (NOTIFICATION): under a crowd
+everyone hears back quickly, and a reminder wave never holds up a conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 from bot.config import Settings
 
 Monotonic = Callable[[], float]
 SMOOTHING = 0.8  # sends of one window are spaced over 80 % of it, leaving room for latency jitter
+CONVERSATION_SECONDS = 5.0  # a chat sent to within this is in a conversation: its next answer is not a first
+
+
+class Priority(IntEnum):
+    """The overall queue's classes, most urgent first."""
+
+    FIRST_ANSWER = 0
+    ANSWER = 1
+    NOTIFICATION = 2
+
+
+class _PriorityLock:
+    """An asyncio lock whose waiters are served by (priority, arrival). Its holder may wait inside (for the
+    window to open) and then `defer` to a more urgent waiter that came meanwhile."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def acquire(self, priority: int) -> tuple[int, int]:
+        """Hold the lock; returns this holder's place (priority, arrival) for `defer`."""
+        key = (priority, next(self._arrivals))
+        if not self._locked and not self._waiters:
+            self._locked = True
+            return key
+        await self._wait_turn(key)
+        return key
+
+    async def defer(self, key: tuple[int, int]) -> bool:
+        """Let a more urgent waiter go first, then hold the lock again; False when none was waiting."""
+        if not self._waiters or self._waiters[0][:2] > key:
+            return False
+        await self._wait_turn(key, hand_over=True)
+        return True
+
+    async def _wait_turn(self, key: tuple[int, int], *, hand_over: bool = False) -> None:
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (*key, turn))  # a deferring holder keeps its old place
+        if hand_over:
+            self.release()  # to the most urgent waiter, never back to us: its place is before ours
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed the lock just as we were cancelled: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, turn = heapq.heappop(self._waiters)
+            if not turn.done():  # a cancelled waiter's future is done already
+                turn.set_result(None)  # the lock passes to it, still held
+                return
+        self._locked = False
 
 
 def rate_share(total: float, senders: list[str], me: str) -> float:
@@ -103,7 +164,8 @@ class Pacer:
         self.per_group_minute = per_group_minute
         self._chats: dict[int, SlidingWindow] = {}
         self._chat_locks: dict[int, asyncio.Lock] = {}
-        self._global_lock = asyncio.Lock()
+        self._global_lock = _PriorityLock()
+        self._last_sent: dict[int, float] = {}  # chat -> when its last send finished
         self._paused_until = 0.0
         self._chat_paused_until: dict[int, float] = {}
         self._changed = asyncio.Event()
@@ -163,9 +225,17 @@ class Pacer:
         except TimeoutError:
             pass
 
+    def answer_priority(self, chat_id: int) -> Priority:
+        """A first answer when nothing went to `chat_id` for CONVERSATION_SECONDS, else a next answer."""
+        last = self._last_sent.get(chat_id)
+        if last is None or self.monotonic() - last > CONVERSATION_SECONDS:
+            return Priority.FIRST_ANSWER
+        return Priority.ANSWER
+
     @asynccontextmanager
-    async def slot(self, chat_id: int) -> AsyncIterator[None]:
-        """Wait for a slot for one send to `chat_id`, hold it during the send, then count it."""
+    async def slot(self, chat_id: int, priority: Priority = Priority.NOTIFICATION) -> AsyncIterator[None]:
+        """Wait for a slot for one send to `chat_id` (overall, served by `priority`), hold it during the
+        send, then count it."""
         lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
         async with lock:
             window = self._window(chat_id)
@@ -175,22 +245,27 @@ class Pacer:
                 if wait <= 0:
                     break
                 await self._sleep(wait)
-            async with self._global_lock:
+            place = await self._global_lock.acquire(priority)
+            try:
                 while True:
                     now = self.monotonic()
                     wait = max(self.global_window.wait_time(now), self._paused_until - now,
                                self._chat_paused_until.get(chat_id, 0.0) - now)
-                    if wait <= 0:
+                    if wait > 0:
+                        await self._sleep(wait)
+                    elif not await self._global_lock.defer(place):  # a more urgent send came meanwhile
                         break
-                    await self._sleep(wait)
                 self.global_window.start(now)
                 window.start(now)
+            finally:
+                self._global_lock.release()
             try:
                 yield
             finally:
                 now = self.monotonic()
                 self.global_window.finish(now)
                 window.finish(now)
+                self._last_sent[chat_id] = now
                 self._poke()
 
     def forget_idle_chats(self) -> None:
@@ -203,6 +278,8 @@ class Pacer:
                 self._chat_locks.pop(chat_id, None)
                 if self._chat_paused_until.get(chat_id, 0.0) <= now:
                     self._chat_paused_until.pop(chat_id, None)
+        for chat_id in [c for c, t in self._last_sent.items() if now - t > CONVERSATION_SECONDS]:
+            self._last_sent.pop(chat_id, None)
 
 
 def pacer_for(settings: Settings, *, monotonic: Monotonic = time.monotonic) -> Pacer:
