@@ -27,6 +27,7 @@ COMMANDS = {
     "invite": "people",
     "people": "people",
     "jobs": "jobs",
+    "channel": "channel",
 }
 
 
@@ -68,7 +69,23 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     run = jobs_sub.add_parser("run", help=h("jobs_run"))
     run.add_argument("name", choices=["reminders", "alerts", "digest"])
     run.add_argument("--at", default=None, metavar=h("metavar_at"), help=h("jobs_at"))
+    _channel_parser(sub, h)
     return parser
+
+
+def _channel_parser(sub: argparse._SubParsersAction, h: Callable[[str], str]) -> None:  # type: ignore[type-arg]
+    channel = sub.add_parser("channel", help=h("channel"))
+    actions = channel.add_subparsers(dest="channel_command", required=True, metavar=h("metavar_action"))
+    add = actions.add_parser("add", help=h("channel_add"))
+    add.add_argument("name", metavar=h("metavar_name"))
+    add.add_argument("--kind", required=True, choices=["wecom", "dingtalk", "feishu", "email"], help=h("channel_kind"))
+    add.add_argument("--target", required=True, help=h("channel_target"))
+    add.add_argument("--secret", default="", help=h("channel_secret"))
+    add.add_argument("--county", default=None, metavar=h("metavar_county"), help=h("channel_county"))
+    add.add_argument("--send", default="digest,alerts", help=h("channel_send"))
+    actions.add_parser("list", help=h("channel_list"))
+    for action in ("test", "remove"):
+        actions.add_parser(action, help=h(f"channel_{action}")).add_argument("name", metavar=h("metavar_name"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
