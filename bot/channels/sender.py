@@ -201,6 +201,8 @@ class ChannelSender:
             not_before = now + dt.timedelta(seconds=outcome.seconds)
         values = outcome_values(state, now=now, attempts=head.attempts, max_attempts=self.settings.send_max_attempts,
                                 error=outcome.reason, not_before=not_before)
+        if outcome.state == "wait" and outcome.seconds > 0:
+            values["last_error"] = outcome.reason[:2000]  # why it waits, shown by `channel list`
         told = False
         try:
             async with self.sessionmaker() as session:
