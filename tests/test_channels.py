@@ -311,3 +311,26 @@ async def test_nothing_leaves_for_a_robot_in_quiet_hours(
         assert await sender_for(sessionmaker, settings, clock).drain_once() == 0
         await asyncio.sleep(0)
     assert robot.received == []
+
+
+async def test_a_sender_counts_what_another_instance_just_sent_to_the_same_robot(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    clock = VirtualTime(MONDAY.astimezone(dt.UTC))
+    robot = FakeWeCom(clock)
+    async with serving(robot):
+        channel = await add(sessionmaker, "群", "wecom", robot.url)
+        async with sessionmaker() as s:
+            from bot.store.outbox import enqueue_many
+
+            earlier = [(n, "markdown", {"title": "t", "text": f"早 {n}"}) for n in range(19)]
+            await enqueue_many(s, channel_rows(channel, "alert", "earlier", earlier, clock.now()))
+            await enqueue_many(s, channel_rows(channel, "alert", "now", text_steps("wecom", "t", "新"), clock.now()))
+            await s.commit()
+            # the other instance sent the first 19 ten seconds ago: a full minute's worth
+            for row in await s.scalars(select(Outbox).order_by(Outbox.id).limit(19)):
+                row.state, row.sent_at = "sent", clock.now() - dt.timedelta(seconds=10)
+            await s.commit()
+        assert await sender_for(sessionmaker, settings, clock).drain_once() == 1
+    assert [markdown_of(robot, b) for b in robot.received] == ["新"]
+    assert clock.monotonic() >= 50  # it waited for the other instance's sends to age out of the minute

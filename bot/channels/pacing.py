@@ -2,8 +2,8 @@
 
 A send counts from its completion (the robot saw it somewhere between start and completion, so our
 window is never emptier than the robot's). One channel sends one message at a time, in order, so
-that is exact. The windows are seeded from the outbox's `sent_at` when a sender first meets a
-channel, so a restart or another instance's recent sends are counted too."""
+that is exact. The windows are seeded from the outbox's `sent_at` whenever a sender takes a
+channel up, so a restart or another instance's recent sends are counted too."""
 
 from __future__ import annotations
 

@@ -167,9 +167,11 @@ class ChannelSender:
                 return sent  # the head waits (too fast, or backing off): the rest keep their order behind it
 
     async def _pace(self, target: Target, limits: tuple[tuple[int, float], ...]) -> RobotPace:
-        if target.id in self.paces:
-            return self.paces[target.id]
+        """The channel's pace, read again from the outbox's recent `sent_at` each time this sender takes
+        the channel up: another instance may have sent to it meanwhile."""
         pace = RobotPace(limits)
+        if target.id in self.paces:
+            pace.pause(self.paces[target.id].paused_until)
         now, mono = self.clock(), self.monotonic()
         async with self.sessionmaker() as session:
             recent = await session.scalars(
