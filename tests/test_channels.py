@@ -334,3 +334,23 @@ async def test_a_sender_counts_what_another_instance_just_sent_to_the_same_robot
         assert await sender_for(sessionmaker, settings, clock).drain_once() == 1
     assert [markdown_of(robot, b) for b in robot.received] == ["新"]
     assert clock.monotonic() >= 50  # it waited for the other instance's sends to age out of the minute
+
+
+async def test_a_county_group_that_asked_for_reminders_gets_its_countys_missing_projects(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    seeded = await sample(sessionmaker)
+    qixian = seeded["counties"]["祁县"]
+    url = "https://oapi.dingtalk.com/robot/send?access_token=t"
+    asked = await add(sessionmaker, "祁县钉钉群", "dingtalk", url, county=qixian, sends="reminders")
+    other = await add(sessionmaker, "平遥县钉钉群", "dingtalk", url, county=seeded["counties"]["平遥县"])
+    await run(sessionmaker, settings, "reminders", ALERT_DAY)
+    async with sessionmaker() as s:
+        missing = {p.code for p in await s.scalars(select(Project).where(
+            Project.county_id == qixian.id, Project.status != "completed"))}
+        codes = {p.code for p in await s.scalars(select(Project))}
+    [row] = await outbox(sessionmaker, asked.id)
+    listed = {code for code in codes if code in row.payload["text"]}
+    assert listed == missing and "祁县" in row.payload["text"] and "月度进展填报" in row.payload["text"]
+    assert await outbox(sessionmaker, other.id) == []  # it asked for digest and alerts only
+    assert await run(sessionmaker, settings, "reminders", ALERT_DAY) == 0  # queued once
