@@ -29,6 +29,7 @@ COMMANDS = {
     "jobs": "jobs",
     "backup": "backup",
     "restore": "backup",
+    "channel": "channel",
 }
 
 
@@ -73,7 +74,23 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
 
     sub.add_parser("backup", help=h("backup")).add_argument("file", metavar=h("metavar_file"), help=h("backup_file"))
     sub.add_parser("restore", help=h("restore")).add_argument("file", metavar=h("metavar_file"), help=h("restore_file"))
+    _channel_parser(sub, h)
     return parser
+
+
+def _channel_parser(sub: argparse._SubParsersAction, h: Callable[[str], str]) -> None:  # type: ignore[type-arg]
+    channel = sub.add_parser("channel", help=h("channel"))
+    actions = channel.add_subparsers(dest="channel_command", required=True, metavar=h("metavar_action"))
+    add = actions.add_parser("add", help=h("channel_add"))
+    add.add_argument("name", metavar=h("metavar_name"))
+    add.add_argument("--kind", required=True, choices=["wecom", "dingtalk", "feishu", "email"], help=h("channel_kind"))
+    add.add_argument("--target", required=True, help=h("channel_target"))
+    add.add_argument("--secret", default="", help=h("channel_secret"))
+    add.add_argument("--county", default=None, metavar=h("metavar_county"), help=h("channel_county"))
+    add.add_argument("--send", default="digest,alerts", help=h("channel_send"))
+    actions.add_parser("list", help=h("channel_list"))
+    for action in ("test", "remove"):
+        actions.add_parser(action, help=h(f"channel_{action}")).add_argument("name", metavar=h("metavar_name"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,7 @@ _CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?")
 _TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]{35}")
 _LOCAL_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 # Values never repeated in an error: they may hold a password or a secret.
-_UNSHOWN = frozenset({"bot_token", "webhook_secret", "database_url", "redis_url"})
+_UNSHOWN = frozenset({"bot_token", "webhook_secret", "database_url", "redis_url", "smtp_url"})
 # async driver each database needs, by the name a URL may start with
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg://", "postgres": "postgresql+asyncpg://",
                   "sqlite": "sqlite+aiosqlite://"}
@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     # --- several instances ---
     lease_seconds: int = Field(30, ge=5)
 
+    # --- e-mail channels (README "Channels"): smtp://user:password@host:port (STARTTLS) or smtps:// (TLS) ---
+    smtp_url: str | None = None
+    smtp_from: str | None = None
+
     # --- database connections an instance keeps (README "Configuration"; bot.store.db_gate shares them out) ---
     db_pool_size: int = Field(10, ge=3, le=200)
 
@@ -185,6 +189,25 @@ class Settings(BaseSettings):
         if not _is_web_url(value.strip()):
             raise PydanticCustomError("url", "expected an http(s) URL")
         return value.strip()
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            parts = urllib.parse.urlsplit(value.strip())
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise PydanticCustomError("smtp_url", "expected smtp:// or smtps://") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise PydanticCustomError("smtp_url", "expected smtp:// or smtps://")
+        return value.strip()
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() if value and value.strip() else None
 
     @field_validator("database_url")
     @classmethod
@@ -314,8 +337,8 @@ _PROBLEMS = {
     "greater_than_equal": "range", "less_than_equal": "range", "greater_than": "above", "less_than": "range",
 }
 _CUSTOM = ("id_list", "time_zone", "time_of_day", "time_window", "url", "database_not_url", "database_driver",
-           "redis_url", "day_order", "light_order")
-_VALUELESS = ("database_not_url", "database_driver", "redis_url", "day_order", "light_order")
+           "redis_url", "smtp_url", "day_order", "light_order")
+_VALUELESS = ("database_not_url", "database_driver", "redis_url", "smtp_url", "day_order", "light_order")
 
 
 def _explain(error: Any, lang: str) -> SettingsError:

@@ -1,5 +1,6 @@
-"""Every word a user reads: Jinja2 macros in templates/<lang>/<file>.html (Telegram HTML, autoescaped)
-or .txt (plain, for the command line). A text is named `file.macro`, e.g. `report.saved`."""
+"""Every word a user reads: Jinja2 macros in templates/<lang>/<file>.html (Telegram HTML, autoescaped),
+.txt (plain, for the command line) or .md (markdown, for group robots). A text is named `file.macro`,
+e.g. `report.saved`."""
 
 from __future__ import annotations
 
@@ -67,12 +68,12 @@ def environment() -> Environment:
 @cache
 def _module(lang: str, file: str) -> Any:
     env = environment()
-    for ext in ("html", "txt"):
+    for ext in ("html", "txt", "md"):
         try:
             return env.get_template(f"{lang}/{file}.{ext}").module
         except TemplateNotFound:
             continue
-    raise KeyError(f"no template {lang}/{file}.html or .txt")
+    raise KeyError(f"no template {lang}/{file}.html, .txt or .md")
 
 
 def render(lang: str | None, name: str, **context: Any) -> str:

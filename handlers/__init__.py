@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import errors, fallback, guided_report, invite, listing, project, quick_report, start
+from handlers import channels, errors, fallback, guided_report, invite, listing, project, quick_report, start
 
 
 def routers() -> list[Router]:
@@ -14,6 +14,7 @@ def routers() -> list[Router]:
         errors.router.build(),
         start.router.build(),
         invite.router.build(),
+        channels.router.build(),
         listing.router.build(),
         project.router.build(),
         guided_report.router.build(),

@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.store import channels_for
 from bot.domain.cycle import cycle_for
 from bot.domain.lights import Assessment, LightRules
 from bot.domain.periods import period_of, previous_period
@@ -52,10 +53,11 @@ from bot.domain.problems import (
 from bot.domain.workdays import is_workday
 from bot.ledger.scan import ProjectFacts, assess_all, county_names, load_project_facts
 from bot.services.reports import reported_project_ids
-from bot.store.models import Person, Problem
+from bot.store.models import Channel, Person, Problem
 from bot.store.outbox import enqueue_many, outbox_key, row
 from bot.telegram.callbacks import ProjectAction
 from jobs.base import JobContext, JobResult
+from jobs.channel_routing import alert_audience, alert_rows
 
 INSERT_CHUNK = 500  # rows per multi-row INSERT (SQLite caps bound parameters)
 
@@ -184,8 +186,10 @@ class _Writer:
         assessments: Mapping[int, Assessment],
         counties: Mapping[int, str],
         audience: Audience,
+        channels: list[Channel] | None = None,
     ) -> None:
         self.session, self.ctx, self.now = session, ctx, now
+        self.channels = channels or []  # group robots and mailboxes that get alerts (README "Channels")
         self.today = ctx.local(now).date()
         self.send_at = ctx.send_after(now)
         self.facts, self.assessments, self.counties, self.audience = facts, assessments, counties, audience
@@ -243,6 +247,14 @@ class _Writer:
             key = outbox_key(kind, person.id, str(problem.id), step)
             self.rows[key] = row(key=key, kind=kind, chat_id=person.telegram_id, person_id=person.id,
                                  payload=payload, not_before=self.send_at)
+        fact = self.facts[problem.project_id]
+        to_channels = alert_audience(self.channels, fact.county_id, kind, step, problem)
+        if to_channels:
+            lang = self.ctx.settings.default_language
+            view = self.view(problem, STEP_ROLES.get(view_step, "contact"), view_step)
+            for channel_row in alert_rows(to_channels, kind=kind, problem=problem, step=step, macro=macro, view=view,
+                                          lang=lang, not_before=self.send_at):
+                self.rows[channel_row["key"]] = channel_row
 
     async def flush(self) -> int:
         """Queue this run's messages in a few INSERTs; returns how many were new."""
@@ -360,7 +372,7 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
     findings = await current_findings(session, facts, assessments, open_problems, now=now, ctx=ctx)
     plan = reconcile(open_problems, findings)
     writer = _Writer(session, ctx, now, {f.id: f for f in facts}, assessments, await county_names(session),
-                     await Audience.load(session))
+                     await Audience.load(session), await channels_for(session, "alerts"))
 
     acted = await with_details(session, plan.to_close + [p for p, _ in plan.worse + plan.better])
     detailed = {p.id: p for p in acted}

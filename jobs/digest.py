@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.store import channels_for
 from bot.domain.cycle import cycle_for
 from bot.domain.lights import LightRules
 from bot.domain.periods import at_local
@@ -45,9 +46,10 @@ from bot.services.digest import (
     unreachable_people,
 )
 from bot.store.models import Outbox, Person
-from bot.store.outbox import enqueue, outbox_key
+from bot.store.outbox import channel_key, enqueue, outbox_key
 from bot.telegram.split import split_html
 from jobs.base import JobContext, JobResult
+from jobs.channel_routing import queue_digests
 
 log = logging.getLogger(__name__)
 KIND = "digest"
@@ -169,9 +171,13 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
     week = iso_week(now, ctx)
     everyone = await readers(session, ctx)
     first_keys = {r.person.id: outbox_key(KIND, r.person.id, week, 0) for r in everyone}
-    done = set(await session.scalars(select(Outbox.key).where(Outbox.key.in_(list(first_keys.values())))))
+    channels = await channels_for(session, KIND)  # group robots and mailboxes (README "Channels")
+    channel_keys = {c.id: channel_key(KIND, c.id, week, 0) for c in channels}
+    done = set(await session.scalars(select(Outbox.key).where(
+        Outbox.key.in_([*first_keys.values(), *channel_keys.values()]))))
     waiting = [r for r in everyone if first_keys[r.person.id] not in done]
-    if not waiting:
+    waiting_channels = [c for c in channels if channel_keys[c.id] not in done]
+    if not waiting and not waiting_channels:
         result.add(ctx.render(cli, "cli_digest.all_queued", week=week))
         return result
 
@@ -207,6 +213,12 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
                 result.queued += 1
         result.add(ctx.render(cli, "cli_digest.queued", person=person.name or str(person.telegram_id),
                               scope=_plain(ctx.render(cli, "digest.scope", f=figures)), parts=parts))
+
+    async def files(figures: Figures, lang: str) -> tuple[str | None, str | None]:
+        return await build.chart(figures, lang), await build.ledger(figures, lang)
+
+    result.queued += await queue_digests(session, waiting_channels, figures_of=build.of, files=files, week=week,
+                                         lang=cli, limit=LIST_LIMIT, deadline=deadline, not_before=send_at)
     if build.failed:
         result.queued += await _tell_admins(session, ctx, everyone, build.failed, week, send_at)
     return result

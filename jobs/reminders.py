@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.store import channels_for
 from bot.domain.cycle import cycle_for, due_step, stale_from
 from bot.domain.periods import period_of
 from bot.domain.workdays import workdays_between
@@ -35,6 +36,7 @@ from bot.store.models import County, Outbox, Person, Project
 from bot.store.outbox import enqueue, outbox_key
 from bot.telegram.callbacks import ProjectAction
 from jobs.base import JobContext, JobResult
+from jobs.channel_routing import queue_reminders
 
 KIND = "reminder"
 # Keeps a message under Telegram's 4,096 characters and its keyboard under 100 buttons.
@@ -103,7 +105,10 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
         return result
 
     contacts = await _contacts(session)
-    projects = await _open_projects(session, {c.county_id for c in contacts if c.county_id is not None})
+    channels = await channels_for(session, "reminders")  # county groups that asked for them (README "Channels")
+    counties = {c.county_id for c in contacts if c.county_id is not None} | {
+        c.county_id for c in channels if c.county_id is not None}
+    projects = await _open_projects(session, counties)
     all_ids = [p.id for county_projects in projects.values() for p in county_projects]
     reported = await reported_project_ids(session, period, all_ids)
     messaged_before = await _already_messaged(session, period, step)
@@ -139,6 +144,15 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
                            missing=len(missing), step=step, not_before=send_after.astimezone(ctx.tz)),
                 queued=True,
             )
+    if channels:
+        names = dict((await session.execute(select(County.id, County.name))).all())
+
+        def still_missing(county_id: int) -> list[Project]:
+            return [p for p in projects.get(county_id, []) if p.id not in reported]
+
+        result.queued += await queue_reminders(
+            session, channels, missing=still_missing, counties=names, period=period, step=step, lang=cli_lang,
+            listed=MAX_LISTED, deadline=cycle.deadline, not_before=send_after)
     if not result.queued:
         result.add(ctx.render(cli_lang, "cli_jobs.reminders_none_queued", step=step, contacts=len(contacts)))
     return result

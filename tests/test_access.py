@@ -15,24 +15,28 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "report": (True, False, False),
         "invite": (False, False, False),
         "import": (False, False, False),
+        "channels": (False, False, False),
     },
     "county_leader": {
         "see": (True, False, False),
         "report": (False, False, False),
         "invite": (False, False, False),
         "import": (False, False, False),
+        "channels": (False, False, False),
     },
     "leader": {
         "see": (True, True, True),
         "report": (False, False, False),
         "invite": (False, False, False),
         "import": (False, False, False),
+        "channels": (False, False, False),
     },
     "admin": {
         "see": (True, True, True),
         "report": (True, True, True),
         "invite": (True, True, True),
         "import": (True, True, True),
+        "channels": (True, True, True),
     },
 }
 
@@ -45,7 +49,7 @@ CASES = [
 
 
 def test_every_role_and_action_is_covered() -> None:
-    assert set(ACTIONS) == {"see", "report", "invite", "import"}
+    assert set(ACTIONS) == {"see", "report", "invite", "import", "channels"}
     for role, actions in EXPECTED.items():
         assert set(actions) == set(ACTIONS), role
 

@@ -95,7 +95,7 @@ class Stand:
 
 def _files(lang: str) -> set[str]:
     root = templates_dir() / lang
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix in (".html", ".txt")}
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix in (".html", ".txt", ".md")}
 
 
 def _macros(lang: str, file: str) -> dict[str, tuple[tuple[str, ...], int]]:

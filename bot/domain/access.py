@@ -4,7 +4,7 @@ Handlers never check roles themselves; handlers/access.py asks `can` for every f
 
 from __future__ import annotations
 
-ACTIONS = ("see", "report", "invite", "import")
+ACTIONS = ("see", "report", "invite", "import", "channels")  # channels: README "Channels", admins only
 
 # What each role may do, and whether only inside its own county.
 _CITY_WIDE: dict[str, frozenset[str]] = {

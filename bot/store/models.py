@@ -254,6 +254,28 @@ class Outbox(Base):
     sent_at: Mapped[dt.datetime | None]
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # a group robot or a mailbox (README "Channels"): chat_id is then 0 and the channel sender sends it
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), index=True)
+
+
+class Channel(Base):
+    """A WeCom, DingTalk or Feishu group robot, or e-mail addresses, getting digests and alerts (README "Channels")."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # wecom | dingtalk | feishu | email
+    target: Mapped[str] = mapped_column(Text)  # the robot's webhook URL, or comma-separated addresses
+    secret: Mapped[str] = mapped_column(String(200), default="")  # DingTalk 加签 / Feishu signature secret
+    county_id: Mapped[int | None] = mapped_column(ForeignKey("counties.id"), index=True)  # None: the city
+    sends: Mapped[str] = mapped_column(String(60), default="digest,alerts")  # digest, alerts, reminders
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_ok_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[dt.datetime | None]
+
+    county: Mapped[County | None] = relationship(lazy="joined")
 
 
 class Snapshot(Base):
@@ -313,6 +335,7 @@ __all__ = [
     "STATUSES",
     "Base",
     "Change",
+    "Channel",
     "County",
     "FsmRecord",
     "Invite",

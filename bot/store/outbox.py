@@ -1,20 +1,24 @@
 """The outbox: a job's decision to notify someone is a row, written in the job's transaction.
 
-The unique `key` (kind:person:period:step) makes deciding twice queue once. A row may carry an
-expiry (`expires_at` in its payload): the sender never sends it after that moment and marks it
-'expired' instead (a monthly reminder after the month's deadline, README "Notifications")."""
+The unique `key` (kind:person:period:step, or kind:ch<channel>:period:step for a group robot or a
+mailbox) makes deciding twice queue once. The claim and the recording of an outcome are shared by the
+Telegram sender (bot.telegram.sender) and the channel sender (bot.channels.sender). A row may carry an
+expiry (`expires_at` in its payload): no sender sends it after that moment, it is marked 'expired'
+instead (a monthly reminder after the month's deadline, README "Notifications")."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import and_, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import Outbox, utcnow
 
+BACKOFF_FIRST_SECONDS = 30.0  # then doubling: with 8 attempts a message is retried for about an hour
+BACKOFF_MAX_SECONDS = 3600.0
 EXPIRES_AT = "expires_at"
 EXPIRED = "expired"  # the state of a row that was not sent before its expiry
 
@@ -29,6 +33,70 @@ def outbox_key(kind: str, person_id: int | None, period: str = "", step: int | s
     return f"{kind}:{person_id if person_id is not None else '-'}:{period}:{step}"
 
 
+def channel_key(kind: str, channel_id: int, period: str = "", step: int | str = 0) -> str:
+    """The key of a message to a channel (group robot or mailbox): `kind:ch<id>:period:step`."""
+    return f"{kind}:ch{channel_id}:{period}:{step}"
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Wait before retry number `attempts` (1 → 30 s, 2 → 60 s … at most an hour)."""
+    return min(BACKOFF_FIRST_SECONDS * 2 ** max(0, attempts - 1), BACKOFF_MAX_SECONDS)
+
+
+def claimable(now: dt.datetime) -> Any:
+    """Rows a sender may claim at `now`: pending and due, or claimed by a sender whose claim lapsed."""
+    return or_(
+        and_(Outbox.state == "pending", Outbox.not_before <= now),
+        and_(Outbox.state == "sending", Outbox.claimed_until < now),
+    )
+
+
+async def try_claim(session: AsyncSession, row_id: int, name: str, now: dt.datetime, until: dt.datetime) -> bool:
+    """Claim one row for sender `name` until `until`, counting an attempt: one conditional UPDATE, so
+    of several senders exactly one gets it (on SQLite and PostgreSQL alike). Does not commit."""
+    result = await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row_id, claimable(now))
+        .values(state="sending", claimed_by=name, claimed_until=until, attempts=Outbox.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def outcome_values(
+    state: str,
+    *,
+    now: dt.datetime,
+    attempts: int,
+    max_attempts: int,
+    error: str = "",
+    not_before: dt.datetime | None = None,
+    message_id: int | None = None,
+) -> dict[str, Any]:
+    """The columns to write for a claimed row's outcome: `sent`; `release` (not a failed attempt: given
+    back, due at `not_before`); `retry` (failed: backoff, dead after `max_attempts`); anything else dead."""
+    if state == "sent":
+        return {"state": "sent", "sent_at": now, "message_id": message_id, "claimed_until": None, "last_error": ""}
+    if state == "release":
+        return {"state": "pending", "attempts": Outbox.attempts - 1, "claimed_by": None, "claimed_until": None,
+                "not_before": not_before or now}
+    if state == EXPIRED:  # not sent late, and not a failed attempt
+        return {"state": EXPIRED, "attempts": Outbox.attempts - 1, "last_error": EXPIRED, "claimed_until": None}
+    if state == "retry":
+        return {"state": "dead" if attempts >= max_attempts else "pending", "last_error": error[:2000],
+                "claimed_by": None, "claimed_until": None,
+                "not_before": now + dt.timedelta(seconds=backoff_seconds(attempts))}
+    return {"state": "dead", "last_error": error[:2000] or state, "claimed_until": None}
+
+
+async def settle(session: AsyncSession, row_id: int, name: str, values: dict[str, Any]) -> bool:
+    """Write an outcome to a row `name` still holds; False when another sender took it meanwhile."""
+    mine = and_(Outbox.id == row_id, Outbox.claimed_by == name, Outbox.state == "sending")
+    result = await session.execute(update(Outbox).where(mine).values(**values)
+                                   .execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -39,6 +107,7 @@ async def enqueue(
     payload: dict[str, Any],
     method: str = "message",
     not_before: dt.datetime | None = None,
+    channel_id: int | None = None,
     expires_at: dt.datetime | None = None,
 ) -> bool:
     """Queue one notification unless one with this key exists; True when queued. Does not commit.
@@ -46,7 +115,7 @@ async def enqueue(
     `payload` holds what the sender needs: text (Telegram HTML), reply_markup (dict), or for
     photos and documents `path` (under DATA_DIR) and `caption`. Unsent at `expires_at`, it is never sent."""
     values = row(key=key, kind=kind, chat_id=chat_id, person_id=person_id, payload=payload, method=method,
-                 not_before=not_before, expires_at=expires_at)
+                 not_before=not_before, channel_id=channel_id, expires_at=expires_at)
     return await enqueue_many(session, [values]) == 1
 
 
@@ -59,6 +128,7 @@ def row(
     payload: dict[str, Any],
     method: str = "message",
     not_before: dt.datetime | None = None,
+    channel_id: int | None = None,
     expires_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """One outbox row for enqueue_many (the same arguments as enqueue)."""
@@ -67,7 +137,7 @@ def row(
         payload = {**payload, EXPIRES_AT: expires_at.astimezone(dt.UTC).isoformat()}
     return {"key": key, "kind": kind, "person_id": person_id, "chat_id": chat_id, "method": method,
             "payload": payload, "state": "pending", "attempts": 0, "not_before": not_before or now,
-            "created_at": now, "last_error": ""}
+            "created_at": now, "last_error": "", "channel_id": channel_id}
 
 
 CHUNK = 500  # rows per INSERT: SQLite caps bound parameters

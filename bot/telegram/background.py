@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.sender import ChannelSender
 from bot.config import Settings
 from bot.scheduler import JobScheduler
 from bot.store.lease import default_name
@@ -32,22 +33,27 @@ class Background:
     scheduler: JobScheduler
     sender_task: asyncio.Task[None]
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    channel_sender: ChannelSender | None = None  # group robots and mailboxes (README "Channels")
+    channel_task: asyncio.Task[None] | None = None
 
     def kick(self) -> None:
         """Something was queued outside the jobs (e.g. by a handler): send it now."""
         self.sender.kick()
+        if self.channel_sender is not None:
+            self.channel_sender.kick()
 
     async def stop(self, grace: float = 15.0) -> None:
         """Stop the scheduler (a running job finishes) and the sender (messages in flight finish,
         claimed but unsent ones are given back), waiting at most `grace` seconds for each."""
         await self.scheduler.stop(grace=grace)
         self._stop.set()
-        done, _ = await asyncio.wait({self.sender_task}, timeout=grace)
-        if not done:
-            log.warning("sender did not stop within %s s: cancelling it", grace)
-            self.sender_task.cancel()
+        tasks = {self.sender_task} | ({self.channel_task} if self.channel_task else set())
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            log.warning("%s did not stop within %s s: cancelling it", task.get_name(), grace)
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.sender_task
+                await task
 
 
 async def start_background(
@@ -62,8 +68,16 @@ async def start_background(
     name = default_name()
     stop = asyncio.Event()
     sender = Sender(bot, sessionmaker, settings, clock=clock, name=name, pacer=pacer)
-    scheduler = JobScheduler(settings, sessionmaker, clock=clock, holder=name, on_queued=sender.kick)
+    channels = ChannelSender(sessionmaker, settings, clock=clock, name=name, on_queued=sender.kick)
+
+    def queued() -> None:
+        sender.kick()
+        channels.kick()
+
+    scheduler = JobScheduler(settings, sessionmaker, clock=clock, holder=name, on_queued=queued)
     sender_task = asyncio.create_task(sender.run(stop), name="qingshui-sender")
+    channel_task = asyncio.create_task(channels.run(stop), name="qingshui-channel-sender")
     await scheduler.start()
-    log.info("background started: sender and scheduler as %s", name)
-    return Background(sender=sender, scheduler=scheduler, sender_task=sender_task, _stop=stop)
+    log.info("background started: sender, channel sender and scheduler as %s", name)
+    return Background(sender=sender, scheduler=scheduler, sender_task=sender_task, _stop=stop,
+                      channel_sender=channels, channel_task=channel_task)

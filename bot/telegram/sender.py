@@ -44,7 +44,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import FSInputFile, InlineKeyboardMarkup
 from pydantic import ValidationError
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,7 +53,8 @@ from bot.domain.clock import Clock
 from bot.domain.periods import in_quiet_hours, quiet_until
 from bot.store.lease import default_name, forget_expired, live_names, try_acquire
 from bot.store.models import Lease, Outbox, Person, utcnow
-from bot.store.outbox import EXPIRED, expired
+from bot.store.outbox import EXPIRED, claimable, expired, outcome_values, settle, try_claim
+from bot.store.outbox import backoff_seconds as backoff_seconds  # re-exported: tests and README name it here
 from bot.telegram.answer_pacing import paced_by_caller
 from bot.telegram.pacing import Pacer, pacer_for, rate_share
 
@@ -71,8 +72,6 @@ JOIN_WAIT_SECONDS = SHARE_CHECK_SECONDS + 1.0
 # still counts in Telegram's window (bench/fanout.py saw a 429 at the end of a two-sender wave without it).
 GROW_WAIT_SECONDS = 1.0
 RETRY_IN_PLACE_SECONDS = 10  # a shorter retry_after is waited out holding the claim; a longer one releases it
-BACKOFF_FIRST_SECONDS = 30.0  # then doubling: with 8 attempts a message is retried for about an hour
-BACKOFF_MAX_SECONDS = 3600.0
 UNAUTHORIZED_PAUSE_SECONDS = 60.0  # a revoked token: stop sending, burn no attempts, log loudly
 
 
@@ -98,9 +97,6 @@ class _Outcome:
     new_chat_id: int | None = None
 
 
-def backoff_seconds(attempts: int) -> float:
-    """Wait before retry number `attempts` (1 → 30 s, 2 → 60 s … at most an hour)."""
-    return min(BACKOFF_FIRST_SECONDS * 2 ** max(0, attempts - 1), BACKOFF_MAX_SECONDS)
 
 
 
@@ -267,10 +263,8 @@ class Sender:
     # ------------------------------------------------------------------ claims
 
     def _claimable(self, now: dt.datetime) -> Any:
-        return or_(
-            and_(Outbox.state == "pending", Outbox.not_before <= now),
-            and_(Outbox.state == "sending", Outbox.claimed_until < now),
-        )
+        # rows for group robots and mailboxes are the channel sender's (bot.channels.sender)
+        return and_(Outbox.channel_id.is_(None), claimable(now))
 
     async def _claim(self, limit: int) -> list[Claimed]:
         """Claim up to `limit` due rows, oldest first; rows other senders took meanwhile are skipped."""
@@ -305,13 +299,7 @@ class Sender:
             for row_id, chat_id in candidates:
                 if chat_id in busy_chats:
                     continue
-                result = await session.execute(
-                    update(Outbox)
-                    .where(Outbox.id == row_id, self._claimable(now))
-                    .values(state="sending", claimed_by=self.name, claimed_until=until, attempts=Outbox.attempts + 1)
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount:  # type: ignore[attr-defined]
+                if await try_claim(session, row_id, self.name, now, until):
                     mine.append(row_id)
                 else:  # another sender got there first: its chat is now that sender's
                     busy_chats.add(chat_id)
@@ -425,38 +413,22 @@ class Sender:
 
     async def _record(self, row: Claimed, outcome: _Outcome) -> None:
         now = self.clock()
-        mine = and_(Outbox.id == row.id, Outbox.claimed_by == self.name, Outbox.state == "sending")
-        values: dict[str, Any]
         if outcome.state == "sent":
             self.stats["sent"] += 1
-            values = {"state": "sent", "sent_at": now, "message_id": outcome.message_id, "claimed_until": None,
-                      "last_error": ""}
-        elif outcome.state in ("release", "migrated"):
-            # not a failed attempt: give it back
-            values = {"state": "pending", "attempts": Outbox.attempts - 1, "claimed_by": None,
-                      "claimed_until": None, "not_before": outcome.not_before or now}
-            if outcome.new_chat_id is not None:
-                values["chat_id"] = outcome.new_chat_id
-        elif outcome.state == EXPIRED:
-            self.stats[EXPIRED] += 1
-            values = {"state": EXPIRED, "attempts": Outbox.attempts - 1, "last_error": EXPIRED,
-                      "claimed_until": None}
-            log.warning("outbox row %s expired unsent (%s): not sent late", row.id,
-                        row.payload.get("expires_at"))
         elif outcome.state == "retry":
             self.stats["retried"] += 1
-            final = row.attempts >= self.settings.send_max_attempts
-            values = {"state": "dead" if final else "pending", "last_error": outcome.error[:2000],
-                      "claimed_by": None, "claimed_until": None,
-                      "not_before": now + dt.timedelta(seconds=backoff_seconds(row.attempts))}
-        else:  # dead, unreachable
+        elif outcome.state not in ("release", "migrated"):  # dead, unreachable, expired
             self.stats[outcome.state] += 1
-            values = {"state": "dead", "last_error": outcome.error[:2000] or outcome.state, "claimed_until": None}
+        if outcome.state == EXPIRED:
+            log.warning("outbox row %s expired unsent (%s): not sent late", row.id, row.payload.get("expires_at"))
+        state = "release" if outcome.state == "migrated" else outcome.state  # not a failed attempt: given back
+        values = outcome_values(state, now=now, attempts=row.attempts, max_attempts=self.settings.send_max_attempts,
+                                error=outcome.error, not_before=outcome.not_before, message_id=outcome.message_id)
+        if outcome.new_chat_id is not None:
+            values["chat_id"] = outcome.new_chat_id
         try:
             async with self.sessionmaker() as session:
-                result = await session.execute(
-                    update(Outbox).where(mine).values(**values).execution_options(synchronize_session=False)
-                )
+                recorded = await settle(session, row.id, self.name, values)
                 if outcome.state == "unreachable":
                     await self._mark_unreachable(session, row, outcome.error)
                 await session.commit()
@@ -464,7 +436,7 @@ class Sender:
             # the claim expires and the row is tried again: at worst this message goes twice
             log.exception("sender %s: could not record outbox row %s as %s", self.name, row.id, outcome.state)
             return
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not recorded:
             log.warning("outbox row %s was claimed by another sender while %s held it", row.id, self.name)
 
     async def _mark_unreachable(self, session: AsyncSession, row: Claimed, reason: str) -> None:
