@@ -20,10 +20,10 @@ CITY_STEP = 3  # the escalation step that reaches city leaders (bot.domain.probl
 
 
 def channel_rows(channel: Channel, kind: str, period: str, steps: Iterable[Step], not_before: dt.datetime,
-                 prefix: str = "") -> list[dict[str, Any]]:
+                 prefix: str = "", expires_at: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Outbox rows for a channel (chat_id 0: no Telegram chat), one per step, in reading order."""
     return [row(key=channel_key(kind, channel.id, period, f"{prefix}{step}"), kind=kind, chat_id=0, person_id=None,
-                payload=payload, method=method, not_before=not_before, channel_id=channel.id)
+                payload=payload, method=method, not_before=not_before, channel_id=channel.id, expires_at=expires_at)
             for step, method, payload in steps]
 
 
@@ -63,8 +63,10 @@ def alert_rows(channels: list[Channel], *, kind: str, problem: OpenProblem, step
 async def queue_reminders(
     session: AsyncSession, channels: list[Channel], *, missing: Callable[[int], list[Any]], counties: dict[int, str],
     period: str, step: int, lang: str, listed: int, deadline: dt.date, not_before: dt.datetime,
+    expires_at: dt.datetime | None = None,
 ) -> int:
-    """The month's list of missing projects for each county channel that asked for reminders."""
+    """The month's list of missing projects for each county channel that asked for reminders; like a
+    contact's reminder, never sent after the month's deadline day (`expires_at`)."""
     rows: list[dict[str, Any]] = []
     for channel in channels:
         if channel.county_id is None:
@@ -76,5 +78,5 @@ async def queue_reminders(
         steps = reminder_steps(channel.kind, lang, county=counties.get(channel.county_id, ""), period=period,
                                projects=shown, more=len(projects) - len(shown), deadline=deadline,
                                followup=step > 0)
-        rows += channel_rows(channel, "reminder", period, steps, not_before, prefix=f"{step}.")
+        rows += channel_rows(channel, "reminder", period, steps, not_before, prefix=f"{step}.", expires_at=expires_at)
     return await enqueue_many(session, rows) if rows else 0

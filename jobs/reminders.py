@@ -152,7 +152,7 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
 
         result.queued += await queue_reminders(
             session, channels, missing=still_missing, counties=names, period=period, step=step, lang=cli_lang,
-            listed=MAX_LISTED, deadline=cycle.deadline, not_before=send_after)
+            listed=MAX_LISTED, deadline=cycle.deadline, not_before=send_after, expires_at=stale_from(cycle, ctx.tz))
     if not result.queued:
         result.add(ctx.render(cli_lang, "cli_jobs.reminders_none_queued", step=step, contacts=len(contacts)))
     return result

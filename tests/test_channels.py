@@ -354,3 +354,20 @@ async def test_a_county_group_that_asked_for_reminders_gets_its_countys_missing_
     assert listed == missing and "祁县" in row.payload["text"] and "月度进展填报" in row.payload["text"]
     assert await outbox(sessionmaker, other.id) == []  # it asked for digest and alerts only
     assert await run(sessionmaker, settings, "reminders", ALERT_DAY) == 0  # queued once
+
+
+async def test_a_county_groups_reminder_list_is_not_sent_after_the_months_deadline(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """The service was down from the 20th to December: November's list of missing projects would be
+    wrong by then, so it is marked expired, never posted (as a contact's reminder is)."""
+    seeded = await sample(sessionmaker)
+    clock = VirtualTime(dt.datetime(2026, 12, 1, 10, 0, tzinfo=SH).astimezone(dt.UTC))
+    robot = FakeWeCom(clock)
+    async with serving(robot):
+        group = await add(sessionmaker, "祁县群", "wecom", robot.url, county=seeded["counties"]["祁县"],
+                          sends="reminders")
+        await run(sessionmaker, settings, "reminders", ALERT_DAY)
+        await sender_for(sessionmaker, settings, clock).drain_once()
+    assert robot.received == []
+    assert {row.state for row in await outbox(sessionmaker, group.id)} == {"expired"}

@@ -35,7 +35,17 @@ from bot.domain.clock import Clock
 from bot.domain.periods import in_quiet_hours, quiet_until
 from bot.store.lease import default_name
 from bot.store.models import Channel, Outbox, Person, utcnow
-from bot.store.outbox import claimable, enqueue_many, outbox_key, outcome_values, row, settle, try_claim
+from bot.store.outbox import (
+    EXPIRED,
+    claimable,
+    enqueue_many,
+    expired,
+    outbox_key,
+    outcome_values,
+    row,
+    settle,
+    try_claim,
+)
 from bot.texts import LANGUAGES, render
 
 log = logging.getLogger(__name__)
@@ -138,6 +148,9 @@ class ChannelSender:
             if head is None:
                 return sent
             now = self.clock()
+            if expired(head.payload, now):  # a month's reminder list past its deadline: never sent late
+                await self._record(target, head, Outcome(EXPIRED, reason=EXPIRED))
+                continue
             if in_quiet_hours(now, self.settings.quiet_window, self.settings.tz):
                 await self._record(target, head, Outcome.retry_after(0, "quiet hours"),
                                    not_before=quiet_until(now, self.settings.quiet_window, self.settings.tz))

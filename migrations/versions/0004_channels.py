@@ -1,7 +1,7 @@
 """channels: group robots and e-mail that get digests and alerts; outbox rows for them
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-01 10:00:00.000000
 """
 
