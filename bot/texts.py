@@ -44,6 +44,17 @@ def _date(value: object) -> str:
     return str(value)
 
 
+# What a group robot's markdown would read as markup, turned into its full-width twin: a project named
+# `*新建* [管网]` shows as written in WeCom, DingTalk and Feishu alike (their escaping rules differ).
+_MARKDOWN_TWINS = str.maketrans({"*": "＊", "_": "＿", "[": "［", "]": "］", "`": "｀", "#": "＃", "<": "＜",
+                                 ">": "＞", "~": "～", "|": "｜", "\\": "＼"})
+
+
+def _md(value: object) -> str:
+    """A user's words (a project's name, a county, a code) for robot markdown: never read as markup."""
+    return str(value).translate(_MARKDOWN_TWINS)
+
+
 def _signed(value: object) -> str:
     if value is None:
         return "—"
@@ -61,7 +72,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,  # the templates ship with the package: no file checks on every render
     )
-    env.filters.update(pct=_pct, num=_num, date=_date, signed=_signed)
+    env.filters.update(pct=_pct, num=_num, date=_date, signed=_signed, md=_md)
     return env
 
 

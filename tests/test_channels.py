@@ -371,3 +371,20 @@ async def test_a_county_groups_reminder_list_is_not_sent_after_the_months_deadli
         await sender_for(sessionmaker, settings, clock).drain_once()
     assert robot.received == []
     assert {row.state for row in await outbox(sessionmaker, group.id)} == {"expired"}
+
+
+def test_a_project_named_like_markdown_reads_as_written_in_a_robots_message() -> None:
+    from bot.texts import environment
+
+    shown = environment().from_string("{{ name|md }}").render(name="*新建* [管网](http://x) _一期_ #2 `a|b`")
+    assert not set("*[]_#`|") & set(shown)
+    assert shown == "＊新建＊ ［管网］(http://x) ＿一期＿ ＃2 ｀a｜b｀"
+
+
+def test_every_name_a_user_typed_goes_through_the_markdown_filter_in_robot_templates() -> None:
+    import re
+    from pathlib import Path
+
+    names = re.compile(r"\{\{ (?:a|p|r|m|f)\.(?:code|name|county|milestone) \}\}|\{\{ (?:county|channel) \}\}")
+    for template in Path("templates").glob("*/channel_*.md"):
+        assert not names.findall(template.read_text(encoding="utf-8")), template
