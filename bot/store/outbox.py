@@ -2,7 +2,7 @@
 
 The unique `key` (kind:person:period:step) makes deciding twice queue once. A row may carry an
 expiry (`expires_at` in its payload): the sender never sends it after that moment and marks it
-'expired' instead (a monthly reminder after the month's deadline, README "Notifications")."""
+OutboxState.EXPIRED instead (a monthly reminder after the month's deadline, README "Notifications")."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.models import Outbox, utcnow
+from bot.domain.clock import utcnow
+from bot.domain.states import OutboxState
+from bot.store.models import Outbox
 
 EXPIRES_AT = "expires_at"
-EXPIRED = "expired"  # the state of a row that was not sent before its expiry
 
 
 def expired(payload: dict[str, Any], now: dt.datetime) -> bool:
@@ -66,7 +67,7 @@ def row(
     if expires_at is not None:
         payload = {**payload, EXPIRES_AT: expires_at.astimezone(dt.UTC).isoformat()}
     return {"key": key, "kind": kind, "person_id": person_id, "chat_id": chat_id, "method": method,
-            "payload": payload, "state": "pending", "attempts": 0, "not_before": not_before or now,
+            "payload": payload, "state": OutboxState.PENDING, "attempts": 0, "not_before": not_before or now,
             "created_at": now, "last_error": ""}
 
 

@@ -49,11 +49,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.domain.clock import Clock
+from bot.domain.clock import Clock, utcnow
 from bot.domain.periods import in_quiet_hours, quiet_until
+from bot.domain.states import OutboxState
 from bot.store.lease import default_name, forget_expired, live_names, try_acquire
-from bot.store.models import Lease, Outbox, Person, utcnow
-from bot.store.outbox import EXPIRED, expired
+from bot.store.models import Lease, Outbox, Person
+from bot.store.outbox import expired
 from bot.telegram.answer_pacing import paced_by_caller
 from bot.telegram.pacing import Pacer, pacer_for, rate_share
 
@@ -268,8 +269,8 @@ class Sender:
 
     def _claimable(self, now: dt.datetime) -> Any:
         return or_(
-            and_(Outbox.state == "pending", Outbox.not_before <= now),
-            and_(Outbox.state == "sending", Outbox.claimed_until < now),
+            and_(Outbox.state == OutboxState.PENDING, Outbox.not_before <= now),
+            and_(Outbox.state == OutboxState.SENDING, Outbox.claimed_until < now),
         )
 
     async def _claim(self, limit: int) -> list[Claimed]:
@@ -281,8 +282,8 @@ class Sender:
             unreachable = select(Person.id).where(Person.reachable.is_(False))
             await session.execute(
                 update(Outbox)
-                .where(Outbox.state == "pending", Outbox.person_id.in_(unreachable))
-                .values(state="dead", last_error=UNREACHABLE)
+                .where(Outbox.state == OutboxState.PENDING, Outbox.person_id.in_(unreachable))
+                .values(state=OutboxState.DEAD, last_error=UNREACHABLE)
                 .execution_options(synchronize_session=False)
             )
             candidates = (
@@ -297,7 +298,8 @@ class Sender:
             busy_chats = set(
                 await session.scalars(
                     select(Outbox.chat_id).where(
-                        Outbox.state == "sending", Outbox.claimed_by != self.name, Outbox.claimed_until >= now
+                        Outbox.state == OutboxState.SENDING, Outbox.claimed_by != self.name,
+                        Outbox.claimed_until >= now,
                     )
                 )
             )
@@ -308,7 +310,8 @@ class Sender:
                 result = await session.execute(
                     update(Outbox)
                     .where(Outbox.id == row_id, self._claimable(now))
-                    .values(state="sending", claimed_by=self.name, claimed_until=until, attempts=Outbox.attempts + 1)
+                    .values(state=OutboxState.SENDING, claimed_by=self.name, claimed_until=until,
+                            attempts=Outbox.attempts + 1)
                     .execution_options(synchronize_session=False)
                 )
                 if result.rowcount:  # type: ignore[attr-defined]
@@ -343,21 +346,21 @@ class Sender:
         finally:
             # recorded even when cancelled, so a stopping service gives back what it did not send
             await asyncio.shield(self._record(row, outcome))
-        return outcome.state == "sent"
+        return outcome.state == OutboxState.SENT
 
     async def _attempt(self, row: Claimed) -> _Outcome:
         problem = self._check_payload(row)
         if problem:
-            return _Outcome("dead", error=problem)
+            return _Outcome(OutboxState.DEAD, error=problem)
         if expired(row.payload, self.clock()):  # before taking a slot: it costs none of the rate
-            return _Outcome(EXPIRED, error=EXPIRED)
+            return _Outcome(OutboxState.EXPIRED, error=OutboxState.EXPIRED)
         while True:
             async with self.pacer.slot(row.chat_id):
                 now = self.clock()
                 if expired(row.payload, now):  # it waited for its turn past the expiry
-                    return _Outcome(EXPIRED, error=EXPIRED)
+                    return _Outcome(OutboxState.EXPIRED, error=OutboxState.EXPIRED)
                 if row.chat_id in self._unreachable_chats:  # a 403 came back for this chat a moment ago
-                    return _Outcome("dead", error=UNREACHABLE)
+                    return _Outcome(OutboxState.DEAD, error=UNREACHABLE)
                 if self._quiet(now):
                     return _Outcome("release", not_before=quiet_until(now, self.settings.quiet_window,
                                                                       self.settings.tz))
@@ -381,7 +384,7 @@ class Sender:
                     self._unreachable_chats.add(row.chat_id)
                     return _Outcome("unreachable", error=exc.message)
                 except (TelegramBadRequest, TelegramNotFound, TelegramEntityTooLarge, ValidationError) as exc:
-                    return _Outcome("dead", error=getattr(exc, "message", None) or str(exc))
+                    return _Outcome(OutboxState.DEAD, error=getattr(exc, "message", None) or str(exc))
                 except TelegramUnauthorizedError as exc:
                     log.error("Telegram rejects the bot token (%s): sending paused", exc.message)
                     self.pacer.pause(UNAUTHORIZED_PAUSE_SECONDS)
@@ -389,7 +392,7 @@ class Sender:
                 except Exception as exc:  # network, timeout, 5xx, anything unforeseen: retried, then dead
                     log.warning("send to chat %s failed (attempt %s): %r", row.chat_id, row.attempts, exc)
                     return _Outcome("retry", error=getattr(exc, "message", None) or repr(exc))
-                return _Outcome("sent", message_id=message_id)
+                return _Outcome(OutboxState.SENT, message_id=message_id)
 
     def _check_payload(self, row: Claimed) -> str:
         if row.method == "message":
@@ -425,33 +428,35 @@ class Sender:
 
     async def _record(self, row: Claimed, outcome: _Outcome) -> None:
         now = self.clock()
-        mine = and_(Outbox.id == row.id, Outbox.claimed_by == self.name, Outbox.state == "sending")
+        mine = and_(Outbox.id == row.id, Outbox.claimed_by == self.name, Outbox.state == OutboxState.SENDING)
         values: dict[str, Any]
-        if outcome.state == "sent":
-            self.stats["sent"] += 1
-            values = {"state": "sent", "sent_at": now, "message_id": outcome.message_id, "claimed_until": None,
-                      "last_error": ""}
+        if outcome.state == OutboxState.SENT:
+            self.stats[OutboxState.SENT.value] += 1  # plain strings: the log shows these counts
+            values = {"state": OutboxState.SENT, "sent_at": now, "message_id": outcome.message_id,
+                      "claimed_until": None, "last_error": ""}
         elif outcome.state in ("release", "migrated"):
             # not a failed attempt: give it back
-            values = {"state": "pending", "attempts": Outbox.attempts - 1, "claimed_by": None,
+            values = {"state": OutboxState.PENDING, "attempts": Outbox.attempts - 1, "claimed_by": None,
                       "claimed_until": None, "not_before": outcome.not_before or now}
             if outcome.new_chat_id is not None:
                 values["chat_id"] = outcome.new_chat_id
-        elif outcome.state == EXPIRED:
-            self.stats[EXPIRED] += 1
-            values = {"state": EXPIRED, "attempts": Outbox.attempts - 1, "last_error": EXPIRED,
+        elif outcome.state == OutboxState.EXPIRED:
+            self.stats[OutboxState.EXPIRED.value] += 1
+            values = {"state": OutboxState.EXPIRED, "attempts": Outbox.attempts - 1,
+                      "last_error": OutboxState.EXPIRED,
                       "claimed_until": None}
             log.warning("outbox row %s expired unsent (%s): not sent late", row.id,
                         row.payload.get("expires_at"))
         elif outcome.state == "retry":
             self.stats["retried"] += 1
             final = row.attempts >= self.settings.send_max_attempts
-            values = {"state": "dead" if final else "pending", "last_error": outcome.error[:2000],
+            values = {"state": OutboxState.DEAD if final else OutboxState.PENDING, "last_error": outcome.error[:2000],
                       "claimed_by": None, "claimed_until": None,
                       "not_before": now + dt.timedelta(seconds=backoff_seconds(row.attempts))}
         else:  # dead, unreachable
-            self.stats[outcome.state] += 1
-            values = {"state": "dead", "last_error": outcome.error[:2000] or outcome.state, "claimed_until": None}
+            self.stats[str(outcome.state)] += 1
+            values = {"state": OutboxState.DEAD, "last_error": outcome.error[:2000] or outcome.state,
+                      "claimed_until": None}
         try:
             async with self.sessionmaker() as session:
                 result = await session.execute(
@@ -478,8 +483,8 @@ class Sender:
         )
         await session.execute(
             update(Outbox)
-            .where(Outbox.person_id == row.person_id, Outbox.state == "pending")
-            .values(state="dead", last_error=UNREACHABLE)
+            .where(Outbox.person_id == row.person_id, Outbox.state == OutboxState.PENDING)
+            .values(state=OutboxState.DEAD, last_error=UNREACHABLE)
             .execution_options(synchronize_session=False)
         )
         log.info("person %s is unreachable (%s); their queued messages are dropped", row.person_id, reason)
