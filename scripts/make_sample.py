@@ -194,7 +194,7 @@ def check(ledger: list[list[object]], milestones: list[list[object]]) -> Counter
         ms = tuple(MilestoneState(m[2], m[3], m[4]) for m in milestones if m[0] == row["code"])  # type: ignore[arg-type]
         state = ProjectState(status, row["progress"], row["planned_start"], row["planned_finish"], ms)  # type: ignore[arg-type]
         result = assess(state, LIGHTS_ON, LightRules.from_settings(Settings(_env_file=None)))  # the defaults
-        lights[result.light] += 1
+        lights[str(result.light)] += 1
         if result.light != "green":
             print(row["code"], row["name"], result.light, [r.code for r in result.reasons], file=sys.stderr)
     return lights
