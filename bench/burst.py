@@ -36,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*` import
 from bench._common import PG_DEFAULT, Figure, pg_answers, pg_database, print_figures
 from bot.config import Settings
 from bot.demo.fake_telegram import BOT_ID, FakeTelegram
+from bot.domain.clock import utcnow
 from bot.store.db import make_engine, make_sessionmaker, migrate
 from bot.store.lease import SCHEDULER_LEASE
-from bot.store.models import County, Lease, Person, Project, utcnow
+from bot.store.models import County, Lease, Person, Project
 
 TOKEN = f"{BOT_ID}:BURST"
 COUNTIES = ("榆次区", "太谷区", "祁县", "平遥县", "介休市", "灵石县", "寿阳县", "昔阳县", "和顺县", "左权县", "榆社县")

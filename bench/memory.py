@@ -38,8 +38,9 @@ from bench._common import Figure, print_figures
 from bench.digest import build
 from bot.config import Settings
 from bot.demo.fake_telegram import FakeTelegram
+from bot.domain.clock import utcnow
 from bot.store.db import make_engine, make_sessionmaker, migrate
-from bot.store.models import JobRun, Outbox, Person, Project, utcnow
+from bot.store.models import JobRun, Outbox, Person, Project
 from jobs.base import JobContext
 from jobs.registry import JOB_NAMES, run_job
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from bot.cli.parser import Parser
 from bot.cli.preflight import preflight
 from bot.config import Settings, SettingsError, command_line_basics, load_settings
+from bot.domain.states import Role
 from bot.errors import UserError
 from bot.texts import render
 
@@ -59,7 +60,7 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     sub.add_parser("stats", help=h("stats"))
 
     inv = sub.add_parser("invite", help=h("invite"))
-    inv.add_argument("--role", required=True, choices=["admin", "leader", "county_leader", "contact"],
+    inv.add_argument("--role", required=True, choices=[role.value for role in Role],
                      help=h("invite_role"))
     inv.add_argument("--county", default=None, metavar=h("metavar_county"), help=h("invite_county"))
     inv.add_argument("--name", default="", metavar=h("metavar_name"), help=h("invite_name"))

@@ -25,9 +25,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.domain.clock import Clock
+from bot.domain.clock import Clock, utcnow
 from bot.store.lease import SCHEDULER_LEASE, LeaseKeeper, default_name
-from bot.store.models import utcnow
 from bot.store.retention import prune_outbox
 from jobs.base import JobContext, JobResult
 from jobs.registry import JOB_NAMES, run_job

@@ -27,7 +27,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from bot.store.models import ProcessedUpdate, utcnow
+from bot.domain.clock import utcnow
+from bot.store.models import ProcessedUpdate
 from handlers.identity import UPDATE_HANDLED
 
 log = logging.getLogger(__name__)

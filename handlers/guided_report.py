@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.domain.clock import Clock
+from bot.domain.states import ProjectStatus
 from bot.services.project_views import counties, county_projects, page_of, project_by_code
 from bot.services.reports import ReportInput, ReportRejected, check, needs_confirmation, resolve, save_report
-from bot.store.models import STATUSES, County, Person, Project
+from bot.store.models import County, Person, Project
 from bot.telegram.callbacks import CountyPick, ProjectAction, ReportStep
 from bot.texts import Texts
 from handlers.cards import send_card
@@ -88,9 +89,9 @@ def _open_milestones(project: Project) -> list[Any]:
 def _applies(step: str, guided: dict[str, Any], project: Project) -> bool:
     status = guided.get("status") or project.status
     if step == "progress":
-        return status == "started"
+        return status == ProjectStatus.STARTED
     if step == "milestones":
-        return status != "not_started" and bool(_open_milestones(project))
+        return status != ProjectStatus.NOT_STARTED and bool(_open_milestones(project))
     return True
 
 
@@ -107,7 +108,7 @@ def _keyboard(step: str, guided: dict[str, Any], project: Project, texts: Texts,
     rows: Rows = []
     if step == "status":
         rows = chunked([button(texts(lang, "buttons.status", code=s), ReportStep(step="status", value=s))
-                        for s in STATUSES], 3)
+                        for s in ProjectStatus], 3)
         rows.append([button(texts(lang, "buttons.keep_status", code=project.status),
                             ReportStep(step="status", value="keep"))])
     elif step == "progress":
@@ -285,12 +286,13 @@ async def status_chosen(
         return
     guided, project = current
     status = None if callback_data.value == "keep" else callback_data.value
-    if status is not None and status not in STATUSES:
+    if status is not None and status not in tuple(ProjectStatus):
         await answer(query, texts(lang, "help.stale_button"))
         return
     guided["status"] = status
     # the status decides the progress where it can: completed is 100 %, not started is 0 %
-    guided["progress"] = 100 if status == "completed" else 0 if status == "not_started" else None
+    guided["progress"] = (100 if status == ProjectStatus.COMPLETED
+                          else 0 if status == ProjectStatus.NOT_STARTED else None)
     await _advance(query, "status", guided, project, state, texts, lang)
 
 

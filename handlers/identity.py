@@ -14,6 +14,7 @@ from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.domain.states import Role
 from bot.services.people import ensure_admin, mark_reachable, person_by_telegram_id, writer_of_update
 from bot.texts import LANGUAGES
 from handlers.common import lang_for
@@ -40,7 +41,7 @@ class IdentityMiddleware(BaseMiddleware):
             else:
                 person = await person_by_telegram_id(session, user.id)
             client_lang = lang_for(user.language_code, self.settings.default_language)
-            if user.id in self.settings.admin_ids and (person is None or person.role != "admin"):
+            if user.id in self.settings.admin_ids and (person is None or person.role != Role.ADMIN):
                 person = await ensure_admin(session, telegram_id=user.id, telegram_name=user.full_name,
                                             language=client_lang)
             elif person is not None and not person.reachable:

@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.domain.clock import Clock
+from bot.domain.states import Role
 from bot.services.people import COUNTY_ROLES, InviteError, create_invite, find_county
 from bot.services.project_views import counties
-from bot.store.models import ROLES, County
+from bot.store.models import County
 from bot.telegram.callbacks import CountyPick, InviteRole
 from bot.texts import Texts
 from handlers.common import RouterSpec, answer
@@ -51,7 +52,7 @@ async def invite(
 ) -> None:
     args = (command.args or "").split()
     if not args:
-        buttons = [button(texts(lang, "buttons.role", code=role), InviteRole(role=role)) for role in ROLES]
+        buttons = [button(texts(lang, "buttons.role", code=role), InviteRole(role=role)) for role in Role]
         await answer(message, texts(lang, "invite.choose_role"), inline(chunked(buttons, 2)))
         return
     role, rest = args[0], args[1:]
@@ -65,7 +66,7 @@ async def invite(
     await _create(message, bot, session, settings, texts, lang, clock, role, county, " ".join(rest))
 
 
-@router.callback_query(InviteRole.filter(F.role.in_(ROLES)), flags=INVITE)
+@router.callback_query(InviteRole.filter(F.role.in_(tuple(Role))), flags=INVITE)
 async def role_chosen(
     query: CallbackQuery, callback_data: InviteRole, bot: Bot, session: AsyncSession, settings: Settings,
     texts: Texts, lang: str, clock: Clock,

@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.domain.clock import Clock
 from bot.domain.periods import period_of
 from bot.domain.report_parser import ParsedReport, ProblemCode, find_codes, parse_report
+from bot.domain.states import ProjectStatus
 from bot.services.project_views import county_projects, projects_by_codes
 from bot.services.reports import (
     PhotoInput,
@@ -243,7 +244,8 @@ async def _explain(r: Reply, project: Project, parsed: ParsedReport, problems: l
         if problem.code == ProblemCode.BARE_NUMBER and isinstance(value, int) and 0 <= value <= 100:
             fix = r.t("buttons.quick_as_percent", value=value), ReportInput(progress=value, photos=photos)
         elif problem.code == ProblemCode.BARE_COMPLETE_WORD and len(problems) == 1:
-            fix = r.t("buttons.quick_mark_completed"), ReportInput(status="completed", text=parsed.note, photos=photos)
+            fix = r.t("buttons.quick_mark_completed"), ReportInput(status=ProjectStatus.COMPLETED, text=parsed.note,
+                                                                   photos=photos)
         if fix is not None and not check(project, fix[1]):
             token = await _hold(r.state, {"code": project.code, "input": _to_pending(fix[1]), "update_id": update_id})
             rows.append([button(fix[0], QuickAction(action="fix", token=token, project_id=project.id))])
@@ -365,7 +367,7 @@ async def no_change_menu(
     if person.county_id is None:
         await answer(message, texts(lang, "quick.which_project", codes=[]))
         return
-    projects = [p for p in await county_projects(session, person.county_id) if p.status != "completed"]
+    projects = [p for p in await county_projects(session, person.county_id) if p.status != ProjectStatus.COMPLETED]
     done = await reported_project_ids(session, period_of(clock(), settings.tz), [p.id for p in projects])
     missing = [p for p in projects if p.id not in done][:MAX_PICK]
     rows = [[button(texts(lang, "buttons.project", code=p.code, title=p.name),

@@ -50,6 +50,7 @@ from bot.domain.problems import (
     update_missing,
     with_notified,
 )
+from bot.domain.states import Light, ProblemStep, Role
 from bot.domain.workdays import is_workday
 from bot.ledger.scan import ProjectFacts, assess_all, county_names, load_project_facts
 from bot.services.reports import reported_project_ids
@@ -73,11 +74,11 @@ class Audience:
         rows = await session.scalars(select(Person).where(Person.telegram_id.is_not(None)).order_by(Person.id))
         return cls({p.id: p for p in rows})
 
-    def for_step(self, step: int, county_id: int) -> list[Person]:
+    def for_step(self, step: ProblemStep, county_id: int) -> list[Person]:
         role = STEP_ROLES[step]
         return [
             p for p in self.people.values()
-            if p.role == role and p.reachable and (role == "leader" or p.county_id == county_id)
+            if p.role == role and p.reachable and (role == Role.LEADER or p.county_id == county_id)
         ]
 
     def reachable(self, person_ids: Iterable[int]) -> list[Person]:
@@ -217,15 +218,16 @@ class _Writer:
             deadline = dt.date.fromisoformat(detail["deadline"]) if detail.get("deadline") else None
             view.update(period=detail.get("period", problem.ref), deadline=deadline, since=deadline or view["since"])
         steps = detail.get("steps", {})
-        first = steps.get("1")
+        first = steps.get(str(ProblemStep.CONTACT))
         view["first_at"] = self.ctx.local(dt.datetime.fromisoformat(first)).date() if first else view["since"]
-        view["earlier"] = [STEP_ROLES[s] for s in range(1, step)]
-        view["wait"] = EscalationRules.from_settings(self.ctx.settings).wait_after(step - 1) if step > 1 else 0
+        view["earlier"] = [STEP_ROLES[ProblemStep(s)] for s in range(ProblemStep.CONTACT, step)]
+        view["wait"] = (EscalationRules.from_settings(self.ctx.settings).wait_after(step - 1)
+                        if step > ProblemStep.CONTACT else 0)
         return view
 
     def _buttons(self, person: Person, project_id: int) -> dict[str, Any]:
         """A contact reports on the project; anyone else opens its card."""
-        action = "report" if person.role == "contact" else "card"
+        action = "report" if person.role == Role.CONTACT else "card"
         lang = self.ctx.lang(person)
         if (lang, action) not in self.labels:
             self.labels[(lang, action)] = self.ctx.render(lang, f"alerts.{action}_button")
@@ -267,11 +269,12 @@ async def _open(session: AsyncSession, writer: _Writer, findings: list[Finding],
     first: dict[tuple[int, str, str], tuple[list[Person], dict[str, Any]]] = {}
     rows = []
     for f in findings:
-        people = writer.audience.for_step(1, writer.facts[f.project_id].county_id)
-        detail = with_notified({**f.detail, "steps": {"1": writer.send_at.isoformat()}}, (p.id for p in people))
+        people = writer.audience.for_step(ProblemStep.CONTACT, writer.facts[f.project_id].county_id)
+        detail = with_notified({**f.detail, "steps": {str(ProblemStep.CONTACT): writer.send_at.isoformat()}},
+                               (p.id for p in people))
         first[(f.project_id, f.kind, f.ref)] = (people, detail)
         rows.append({"project_id": f.project_id, "kind": f.kind, "ref": f.ref, "level": f.level, "detail": detail,
-                     "opened_at": now, "step": 1, "step_at": writer.send_at, "closed_at": None})
+                     "opened_at": now, "step": ProblemStep.CONTACT, "step_at": writer.send_at, "closed_at": None})
     opened: list[OpenProblem] = []
     insert = _insert(session)
     for start in range(0, len(rows), INSERT_CHUNK):
@@ -282,7 +285,8 @@ async def _open(session: AsyncSession, writer: _Writer, findings: list[Finding],
         opened += [_open_problem(row, first[(row[1], row[2], row[3])][1]) for row in await session.execute(stmt)]
     for problem in sorted(opened, key=lambda p: p.id):
         people = first[(problem.project_id, problem.kind, problem.ref)][0]
-        await writer.send(people, problem, kind="alert", step=1, macro="problem", view_step=1)
+        await writer.send(people, problem, kind="alert", step=ProblemStep.CONTACT, macro="problem",
+                          view_step=ProblemStep.CONTACT)
     return opened
 
 
@@ -317,7 +321,7 @@ async def _change_level(
     for problem, finding in changes:
         updated = replace(problem, level=finding.level, detail=_merged(problem, finding))
         values: dict[str, Any] = {"level": updated.level, "detail": updated.detail}
-        if not worse and problem.step > 0:
+        if not worse and problem.step > ProblemStep.NONE:
             values["step_at"] = writer.send_at  # progress made: the escalation clock starts again
             updated = replace(updated, step_at=writer.send_at)
         result = await session.execute(
@@ -329,7 +333,7 @@ async def _change_level(
             continue
         changed.append(updated)
         if worse:
-            await writer.send(writer.audience.reachable(problem.notified), updated, kind="alert", step="red",
+            await writer.send(writer.audience.reachable(problem.notified), updated, kind="alert", step=Light.RED,
                               macro="worse", view_step=problem.step)
     return changed
 

@@ -33,6 +33,7 @@ from bot.channels.store import channels_for
 from bot.domain.cycle import cycle_for
 from bot.domain.lights import LightRules
 from bot.domain.periods import at_local
+from bot.domain.states import ProjectStatus, Role
 from bot.ledger.io import export_ledger
 from bot.services.chart import Bar, county_chart
 from bot.services.digest import (
@@ -55,7 +56,8 @@ log = logging.getLogger(__name__)
 KIND = "digest"
 FAILED = "digest_failed"
 LIST_LIMIT = 40  # projects per list in the text; the attached workbook has them all
-STATUS_ORDER = ("completed", "started", "not_started")  # the chart's segments, left to right
+# the chart's segments, left to right
+STATUS_ORDER = (ProjectStatus.COMPLETED, ProjectStatus.STARTED, ProjectStatus.NOT_STARTED)
 
 
 def iso_week(moment: dt.datetime, ctx: JobContext) -> str:
@@ -88,10 +90,10 @@ async def readers(session: AsyncSession, ctx: JobContext) -> list[Reader]:
     )
     found = []
     for person in people:
-        admin = person.role == "admin" or person.telegram_id in admin_ids
-        if admin or person.role == "leader":
+        admin = person.role == Role.ADMIN or person.telegram_id in admin_ids
+        if admin or person.role == Role.LEADER:
             found.append(Reader(person, None, admin))
-        elif person.role == "county_leader" and person.county_id is not None:
+        elif person.role == Role.COUNTY_LEADER and person.county_id is not None:
             found.append(Reader(person, person.county_id, False))
     return found
 

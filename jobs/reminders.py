@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.store import channels_for
 from bot.domain.cycle import cycle_for, due_step, stale_from
 from bot.domain.periods import period_of
+from bot.domain.states import ProjectStatus, Role
 from bot.domain.workdays import workdays_between
 from bot.services.reports import reported_project_ids
 from bot.store.models import County, Outbox, Person, Project
@@ -56,7 +57,7 @@ async def _contacts(session: AsyncSession) -> list[Person]:
     query = (
         select(Person)
         .join(County, Person.county_id == County.id)
-        .where(Person.role == "contact", Person.reachable.is_(True), Person.telegram_id.is_not(None))
+        .where(Person.role == Role.CONTACT, Person.reachable.is_(True), Person.telegram_id.is_not(None))
         .order_by(County.sort_order, County.id, Person.id)
     )
     return list(await session.scalars(query))
@@ -69,7 +70,7 @@ async def _open_projects(session: AsyncSession, county_ids: set[int]) -> dict[in
         return by_county
     query = (
         select(Project)
-        .where(Project.county_id.in_(county_ids), Project.status != "completed")
+        .where(Project.county_id.in_(county_ids), Project.status != ProjectStatus.COMPLETED)
         .order_by(Project.code)
     )
     for project in await session.scalars(query):

@@ -17,6 +17,7 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+from bot.config import Settings
 from bot.domain.lights import LightRules, MilestoneState, ProjectState, assess, expected_progress
 from bot.ledger.export import MILESTONE_EXPORT_COLUMNS, Sheet, write_xlsx
 from bot.ledger.format import CITY_SHEET, LEDGER_COLUMNS, MILESTONE_SHEET, STATUS_LABELS
@@ -192,8 +193,8 @@ def check(ledger: list[list[object]], milestones: list[list[object]]) -> Counter
         status = next(k for k, v in STATUS_LABELS.items() if v == row["status"])
         ms = tuple(MilestoneState(m[2], m[3], m[4]) for m in milestones if m[0] == row["code"])  # type: ignore[arg-type]
         state = ProjectState(status, row["progress"], row["planned_start"], row["planned_finish"], ms)  # type: ignore[arg-type]
-        result = assess(state, LIGHTS_ON, LightRules())
-        lights[result.light] += 1
+        result = assess(state, LIGHTS_ON, LightRules.from_settings(Settings(_env_file=None)))  # the defaults
+        lights[str(result.light)] += 1
         if result.light != "green":
             print(row["code"], row["name"], result.light, [r.code for r in result.reasons], file=sys.stderr)
     return lights

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from bot.__main__ import main
 from bot.config import Settings, SettingsError, load_settings
+from bot.domain.lights import LightRules
+from bot.domain.problems import EscalationRules
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,3 +73,27 @@ def test_command_line_help_is_in_the_default_language(
     out = capsys.readouterr().out
     assert word in out
     assert all(command in out for command in ("run", "demo", "import", "export", "stats", "invite", "jobs"))
+
+
+def test_the_yellow_threshold_and_the_escalation_steps_have_one_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """"Where is the yellow threshold?" In Settings: the rules that apply it have no default of their own,
+    so a changed setting is what every light and every escalation uses."""
+    for rules in (LightRules, EscalationRules):
+        assert [f.name for f in dataclasses.fields(rules) if f.default is not dataclasses.MISSING] == []
+        with pytest.raises(TypeError):
+            rules()  # type: ignore[call-arg]
+    monkeypatch.setenv("LIGHT_YELLOW_BEHIND", "15")
+    monkeypatch.setenv("ESCALATE_CITY_AFTER", "5")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert LightRules.from_settings(settings).yellow_behind == 15
+    assert EscalationRules.from_settings(settings).city_after == 5
+
+
+def test_env_example_shows_each_default_as_settings_has_it() -> None:
+    example = dict(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
+    for name, field in Settings.model_fields.items():
+        shown = example[name.upper()].strip()
+        if field.default is None or not shown:
+            continue  # no default, or an example of a value to set (a URL, a token)
+        parsed = Settings(_env_file=None, **{name: shown})  # type: ignore[arg-type]
+        assert getattr(parsed, name) == field.default, name

@@ -8,12 +8,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.config import Settings
 from bot.domain.lights import LightRules
 from bot.services.project_views import county_list, project_by_code
 from bot.services.reports import ReportInput, save_report, undo_report
 from tests import factories
 
 TZ = ZoneInfo("Asia/Shanghai")
+RULES = LightRules.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]  # the defaults
 NOW = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
 
 
@@ -43,7 +45,7 @@ async def test_a_page_of_the_county_with_the_counts_of_all_of_it(
     pages = []
     async with sessionmaker() as s:
         for page in (0, 1, 2, 7):  # 7: past the end, shown as the last page
-            pages.append(await county_list(s, qixian.id, page=page, size=10, now=NOW, tz=TZ, rules=LightRules()))
+            pages.append(await county_list(s, qixian.id, page=page, size=10, now=NOW, tz=TZ, rules=RULES))
 
     first, second, last, beyond = pages
     assert (first.total, first.reported, first.owing, first.pages) == (23, 3, 16, 3)  # 18 started, 2 of them reported
@@ -61,6 +63,6 @@ async def test_an_empty_county_is_one_empty_page(sessionmaker: async_sessionmake
     async with sessionmaker() as s:
         county = await factories.county(s, "和顺县", 3)
         await s.commit()
-        listing = await county_list(s, county.id, page=3, size=10, now=NOW, tz=TZ, rules=LightRules())
+        listing = await county_list(s, county.id, page=3, size=10, now=NOW, tz=TZ, rules=RULES)
     assert (listing.total, listing.reported, listing.owing, listing.page, listing.pages, listing.rows) == \
         (0, 0, 0, 0, 1, ())

@@ -7,13 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.config import Settings
 from bot.domain.lights import LightRules, MilestoneState, ProjectState, assess, expected_progress
 from bot.domain.periods import add_months, in_quiet_hours, period_of, previous_period, quiet_until
 from bot.domain.rates import percent, totals
 from bot.domain.workdays import add_workdays, is_workday, next_workday, workdays_between
 
 SH = ZoneInfo("Asia/Shanghai")
-RULES = LightRules()
+RULES = LightRules.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]  # the defaults
 D = dt.date
 
 
@@ -77,7 +78,7 @@ def test_overdue_milestone_yellow_then_red_after_thirty_days() -> None:
 
 
 def test_thresholds_are_settings() -> None:
-    strict = LightRules(yellow_behind=5, red_behind=8)
+    strict = LightRules.from_settings(Settings(_env_file=None, light_yellow_behind=5, light_red_behind=8))  # type: ignore[call-arg]
     assert assess(_state(progress=44), D(2026, 7, 2), strict).light == "yellow"
     assert assess(_state(progress=41), D(2026, 7, 2), strict).light == "red"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from bot.config import Settings
 from bot.domain.lights import LightRules, MilestoneState, ProjectState, assess
 from bot.domain.problems import (
     EscalationRules,
@@ -20,7 +21,7 @@ from bot.domain.problems import (
 
 SH = ZoneInfo("Asia/Shanghai")
 D = dt.date
-RULES = LightRules()
+RULES = LightRules.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]  # the defaults
 ESCALATION = EscalationRules(county_leader_after=2, city_after=3)
 JULY_2 = D(2026, 7, 2)  # the plan over 2026 expects 50 %
 

@@ -8,12 +8,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.config import Settings
 from bot.domain.lights import LightRules
 from bot.services.project_views import project_by_code, project_card
 from bot.services.reports import PhotoInput, ReportInput, save_report
 from tests import factories
 
 TZ = ZoneInfo("Asia/Shanghai")
+RULES = LightRules.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]  # the defaults
 NOW = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
 
 
@@ -39,7 +41,7 @@ async def test_card_after_a_duplicate_update_shows_the_saved_report(
         again = await save_report(s, project, ReportInput(progress=55), person_id=contact.id, now=NOW, tz=TZ,
                                   update_id=77)
         assert again is None
-        card = await project_card(s, project, now=NOW, tz=TZ, rules=LightRules())
+        card = await project_card(s, project, now=NOW, tz=TZ, rules=RULES)
 
     assert card.project.progress == 40 and card.county == "祁县"
     assert [m.name for m in card.milestones] == ["管网铺设"]
@@ -67,11 +69,11 @@ async def test_card_from_the_saved_report_is_the_card_read_back(
             assert project is not None
             report = await save_report(s, project, data, person_id=contact.id, now=NOW, tz=TZ)
             assert report is not None
-            held = await project_card(s, project, now=NOW, tz=TZ, rules=LightRules(), saved=(report, "王联络"))
+            held = await project_card(s, project, now=NOW, tz=TZ, rules=RULES, saved=(report, "王联络"))
         async with sessionmaker() as s:
             project = await project_by_code(s, "JZ-017")
             assert project is not None
-            read = await project_card(s, project, now=NOW, tz=TZ, rules=LightRules())
+            read = await project_card(s, project, now=NOW, tz=TZ, rules=RULES)
         assert held.latest == read.latest, attempt
         assert (held.reported, held.period, held.assessment) == (read.reported, read.period, read.assessment)
         assert held.latest is not None and held.latest.photos == 2 and held.latest.photo_paths == ("photos/a.jpg",)

@@ -31,12 +31,12 @@ from bot.channels.kinds import module
 from bot.channels.pacing import RobotPace
 from bot.channels.store import target_of
 from bot.config import Settings
-from bot.domain.clock import Clock
+from bot.domain.clock import Clock, utcnow
 from bot.domain.periods import in_quiet_hours, quiet_until
+from bot.domain.states import OutboxState
 from bot.store.lease import default_name
-from bot.store.models import Channel, Outbox, Person, utcnow
+from bot.store.models import Channel, Outbox, Person
 from bot.store.outbox import (
-    EXPIRED,
     claimable,
     enqueue_many,
     expired,
@@ -149,7 +149,7 @@ class ChannelSender:
                 return sent
             now = self.clock()
             if expired(head.payload, now):  # a month's reminder list past its deadline: never sent late
-                await self._record(target, head, Outcome(EXPIRED, reason=EXPIRED))
+                await self._record(target, head, Outcome(OutboxState.EXPIRED, reason=OutboxState.EXPIRED.value))
                 continue
             if in_quiet_hours(now, self.settings.quiet_window, self.settings.tz):
                 await self._record(target, head, Outcome.retry_after(0, "quiet hours"),
@@ -188,7 +188,7 @@ class ChannelSender:
         now, mono = self.clock(), self.monotonic()
         async with self.sessionmaker() as session:
             recent = await session.scalars(
-                select(Outbox.sent_at).where(Outbox.channel_id == target.id, Outbox.state == "sent",
+                select(Outbox.sent_at).where(Outbox.channel_id == target.id, Outbox.state == OutboxState.SENT,
                                              Outbox.sent_at > now - dt.timedelta(seconds=pace.longest)))
             pace.seed(mono - (now - at).total_seconds() for at in recent if at is not None)
         self.paces[target.id] = pace
@@ -198,7 +198,8 @@ class ChannelSender:
         now = self.clock()
         async with self.sessionmaker() as session:
             head_id = await session.scalar(
-                select(Outbox.id).where(Outbox.channel_id == channel_id, Outbox.state.in_(("pending", "sending")))
+                select(Outbox.id)
+                .where(Outbox.channel_id == channel_id, Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
                 .order_by(Outbox.id).limit(1))
             if head_id is None or not await try_claim(session, head_id, self.name, now,
                                                       now + dt.timedelta(seconds=CLAIM_SECONDS)):

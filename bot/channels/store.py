@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import KINDS, SENDS, Target
 from bot.channels.email import valid_addresses
+from bot.domain.states import OutboxState
 from bot.store.models import Channel, County, Outbox
 
 
@@ -92,7 +93,8 @@ async def list_channels(session: AsyncSession) -> list[Listed]:
     if channels:
         rows = await session.execute(
             select(Outbox.channel_id, Outbox.state, func.count())
-            .where(Outbox.channel_id.in_([c.id for c in channels]), Outbox.state.in_(("pending", "sending", "dead")))
+            .where(Outbox.channel_id.in_([c.id for c in channels]),
+                   Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING, OutboxState.DEAD)))
             .group_by(Outbox.channel_id, Outbox.state)
         )
         for channel_id, state, count in rows:

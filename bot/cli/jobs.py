@@ -12,10 +12,12 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from bot.config import Settings
+from bot.domain.clock import utcnow
+from bot.domain.states import OutboxState
 from bot.errors import UserError
 from bot.scheduler import ALERT_HOURS, ALERT_MINUTE, JOB_NAMES, JobContext, next_runs, run_job
 from bot.store.db import open_database
-from bot.store.models import JobRun, Outbox, utcnow
+from bot.store.models import JobRun, Outbox
 from bot.texts import render
 
 
@@ -59,8 +61,10 @@ async def list_jobs(settings: Settings, now: dt.datetime) -> str:
             last_run=record.last_at.astimezone(tz) if record else None, summary=record.summary if record else "",
         ))
     lines.append(render(lang, "cli_jobs.list_footer"))
-    lines.append(render(lang, "cli_jobs.outbox", pending=states.get("pending", 0) + states.get("sending", 0),
-                        sent=states.get("sent", 0), dead=states.get("dead", 0), expired=states.get("expired", 0)))
+    lines.append(render(lang, "cli_jobs.outbox",
+                        pending=states.get(OutboxState.PENDING, 0) + states.get(OutboxState.SENDING, 0),
+                        sent=states.get(OutboxState.SENT, 0), dead=states.get(OutboxState.DEAD, 0),
+                        expired=states.get(OutboxState.EXPIRED, 0)))
     return "\n".join(lines)
 
 

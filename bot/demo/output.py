@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.demo.runner import DemoResult, Entry
 from bot.demo.story import FIRST_DAY, LAST_DAY, PERIOD, Cast
 from bot.domain.rates import Totals
+from bot.domain.states import Role
 from bot.texts import render
 
 INDEX = "index.html"
@@ -31,8 +32,8 @@ def summary_text(result: DemoResult, lang: str) -> str:
     shown = problems[:MAX_PROBLEM_LINES]
     s = {
         "first": FIRST_DAY, "last": LAST_DAY, "seconds": f"{result.seconds:.0f}",
-        "contacts": roles.count("contact"), "county_leaders": roles.count("county_leader"),
-        "leaders": roles.count("leader"), "admins": roles.count("admin"),
+        "contacts": roles.count(Role.CONTACT), "county_leaders": roles.count(Role.COUNTY_LEADER),
+        "leaders": roles.count(Role.LEADER), "admins": roles.count(Role.ADMIN),
         "reports": result.reports, "reporters": result.reporters,
         "sent": sum(1 for e in result.entries if not e.incoming and not e.kind == "edit"),
         "c": counts, "before": result.before, "after": result.after, "index": str(result.index),

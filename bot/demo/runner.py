@@ -52,6 +52,7 @@ from bot.demo.story import (
 )
 from bot.domain.periods import at_local
 from bot.domain.rates import Totals
+from bot.domain.states import OutboxState
 from bot.errors import UserError
 from bot.ledger.io import import_sample
 from bot.ledger.queries import city_figures
@@ -286,7 +287,8 @@ class Simulation:
     async def _next_due(self) -> dt.datetime | None:
         if not self._due_known:
             async with self.sessionmaker() as session:
-                self._due = await session.scalar(select(func.min(Outbox.not_before)).where(Outbox.state == "pending"))
+                self._due = await session.scalar(
+                    select(func.min(Outbox.not_before)).where(Outbox.state == OutboxState.PENDING))
             self._due_known = True
         return self._due
 
@@ -386,7 +388,7 @@ class Simulation:
         async with self.sessionmaker() as session:
             rows = await session.execute(
                 select(Outbox.chat_id, Outbox.message_id, Outbox.kind, Outbox.key, Outbox.method)
-                .where(Outbox.state == "sent"))
+                .where(Outbox.state == OutboxState.SENT))
             by_message = {(chat, mid): (kind, key, method) for chat, mid, kind, key, method in rows}
         for e in self.entries:
             if e.incoming or e.method.startswith("edit"):
@@ -449,7 +451,7 @@ async def _outcome(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[int,
         reports = await session.scalar(select(func.count(Report.id)).where(counting)) or 0
         reporters = await session.scalar(select(func.count(func.distinct(Report.person_id))).where(counting)) or 0
         unsent = await session.execute(select(Outbox.key, Outbox.state, Outbox.last_error)
-                                       .where(Outbox.state != "sent").order_by(Outbox.id))
+                                       .where(Outbox.state != OutboxState.SENT).order_by(Outbox.id))
         undelivered = [f"{key}: {state} {error}".strip() for key, state, error in unsent]
     return int(reports), int(reporters), undelivered
 

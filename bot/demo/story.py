@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from bot.domain.states import Role
+
 PERIOD = "2026-11"
 FIRST_DAY = dt.date(2026, 11, 1)
 LAST_DAY = dt.date(2026, 11, 30)
@@ -25,7 +27,7 @@ class Cast:
 
     telegram_id: int
     name: str
-    role: str  # admin | leader | county_leader | contact
+    role: Role
     county: str | None = None
 
 
@@ -52,13 +54,13 @@ COUNTY_LEADER_ID_BASE = 700_002_000
 def cast() -> list[Cast]:
     """Everyone the demo binds: one admin, two city leaders, then per county its contact and leader."""
     people = [
-        Cast(ADMIN_ID, "周明远", "admin"),
-        Cast(LEADER_IDS[0], "王建国", "leader"),
-        Cast(LEADER_IDS[1], "李秀梅", "leader"),
+        Cast(ADMIN_ID, "周明远", Role.ADMIN),
+        Cast(LEADER_IDS[0], "王建国", Role.LEADER),
+        Cast(LEADER_IDS[1], "李秀梅", Role.LEADER),
     ]
     for index, (county, contact, leader) in enumerate(COUNTY_PEOPLE, start=1):
-        people.append(Cast(CONTACT_ID_BASE + index, contact, "contact", county))
-        people.append(Cast(COUNTY_LEADER_ID_BASE + index, leader, "county_leader", county))
+        people.append(Cast(CONTACT_ID_BASE + index, contact, Role.CONTACT, county))
+        people.append(Cast(COUNTY_LEADER_ID_BASE + index, leader, Role.COUNTY_LEADER, county))
     return people
 
 

@@ -4,16 +4,18 @@ Handlers never check roles themselves; handlers/access.py asks `can` for every f
 
 from __future__ import annotations
 
+from bot.domain.states import Role
+
 ACTIONS = ("see", "report", "invite", "import", "channels")  # channels: README "Channels", admins only
 
 # What each role may do, and whether only inside its own county.
-_CITY_WIDE: dict[str, frozenset[str]] = {
-    "admin": frozenset(ACTIONS),
-    "leader": frozenset({"see"}),
+_CITY_WIDE: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset(ACTIONS),
+    Role.LEADER: frozenset({"see"}),
 }
-_OWN_COUNTY: dict[str, frozenset[str]] = {
-    "county_leader": frozenset({"see"}),
-    "contact": frozenset({"see", "report"}),
+_OWN_COUNTY: dict[Role, frozenset[str]] = {
+    Role.COUNTY_LEADER: frozenset({"see"}),
+    Role.CONTACT: frozenset({"see", "report"}),
 }
 
 

@@ -1,30 +1,36 @@
-"""The time-based plan (序时进度) and the red/yellow/green lights (红黄绿灯)."""
+"""The time-based plan (序时进度) and the red/yellow/green lights (红黄绿灯).
+
+The thresholds are settings (LIGHT_YELLOW_BEHIND, LIGHT_RED_BEHIND, NOT_STARTED_RED_MONTHS,
+MILESTONE_RED_DAYS): their one default is on bot.config.Settings, and LightRules has none of its own."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from bot.domain.periods import add_months
+from bot.domain.states import Light, ProjectStatus
 
-SEVERITY = {"green": 0, "yellow": 1, "red": 2}
+if TYPE_CHECKING:  # the domain reads no settings at run time (import-linter keeps bot.config out)
+    from bot.config import Settings
 
 
 @dataclass(frozen=True)
 class LightRules:
-    yellow_behind: int = 10  # percentage points behind plan that turn a project yellow
-    red_behind: int = 30  # more than this: red
-    not_started_red_months: int = 3
-    milestone_red_days: int = 30
+    yellow_behind: int  # percentage points behind plan that turn a project yellow
+    red_behind: int  # more than this: red
+    not_started_red_months: int  # not started this many months after the planned start: red
+    milestone_red_days: int  # a milestone overdue more than this many days: red
 
     @classmethod
-    def from_settings(cls, settings: object) -> LightRules:
+    def from_settings(cls, settings: Settings) -> LightRules:
         return cls(
-            yellow_behind=settings.light_yellow_behind,  # type: ignore[attr-defined]
-            red_behind=settings.light_red_behind,  # type: ignore[attr-defined]
-            not_started_red_months=settings.not_started_red_months,  # type: ignore[attr-defined]
-            milestone_red_days=settings.milestone_red_days,  # type: ignore[attr-defined]
+            yellow_behind=settings.light_yellow_behind,
+            red_behind=settings.light_red_behind,
+            not_started_red_months=settings.not_started_red_months,
+            milestone_red_days=settings.milestone_red_days,
         )
 
 
@@ -37,7 +43,7 @@ class MilestoneState:
 
 @dataclass(frozen=True)
 class ProjectState:
-    status: str
+    status: ProjectStatus
     progress: int
     planned_start: dt.date | None
     planned_finish: dt.date | None
@@ -49,7 +55,7 @@ class Reason:
     """Why a light is not green; `code` picks the template, the rest fills it."""
 
     code: str  # behind_plan | past_finish | not_started | not_started_late | milestone_overdue
-    level: str
+    level: Light
     expected: int | None = None
     behind: int | None = None
     since: dt.date | None = None
@@ -59,7 +65,7 @@ class Reason:
 
 @dataclass(frozen=True)
 class Assessment:
-    light: str
+    light: Light
     expected: int | None
     reasons: tuple[Reason, ...] = field(default=())
 
@@ -77,37 +83,37 @@ def expected_progress(planned_start: dt.date | None, planned_finish: dt.date | N
     return int((Decimal(done * 100) / Decimal(span)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _worst(reasons: list[Reason]) -> str:
-    return max((r.level for r in reasons), key=SEVERITY.__getitem__, default="green")
+def _worst(reasons: list[Reason]) -> Light:
+    return max((r.level for r in reasons), key=lambda level: Light(level).severity, default=Light.GREEN)
 
 
 def assess(state: ProjectState, today: dt.date, rules: LightRules) -> Assessment:
     expected = expected_progress(state.planned_start, state.planned_finish, today)
-    if state.status == "completed":
-        return Assessment("green", expected)
+    if state.status == ProjectStatus.COMPLETED:
+        return Assessment(Light.GREEN, expected)
     reasons: list[Reason] = []
 
     if expected is not None:
         behind = expected - state.progress
         if behind > rules.red_behind:
-            reasons.append(Reason("behind_plan", "red", expected=expected, behind=behind))
+            reasons.append(Reason("behind_plan", Light.RED, expected=expected, behind=behind))
         elif behind >= rules.yellow_behind:
-            reasons.append(Reason("behind_plan", "yellow", expected=expected, behind=behind))
+            reasons.append(Reason("behind_plan", Light.YELLOW, expected=expected, behind=behind))
 
     if state.planned_finish is not None and today > state.planned_finish:
-        reasons.append(Reason("past_finish", "red", since=state.planned_finish))
+        reasons.append(Reason("past_finish", Light.RED, since=state.planned_finish))
 
-    if state.status == "not_started" and state.planned_start is not None:
+    if state.status == ProjectStatus.NOT_STARTED and state.planned_start is not None:
         start_month = state.planned_start.replace(day=1)
         if today >= add_months(state.planned_start, rules.not_started_red_months):
-            reasons.append(Reason("not_started_late", "red", since=state.planned_start))
+            reasons.append(Reason("not_started_late", Light.RED, since=state.planned_start))
         elif today >= start_month:
-            reasons.append(Reason("not_started", "yellow", since=state.planned_start))
+            reasons.append(Reason("not_started", Light.YELLOW, since=state.planned_start))
 
     for ms in state.milestones:
         if ms.done is None and ms.due is not None and today > ms.due:
             days = (today - ms.due).days
-            level = "red" if days > rules.milestone_red_days else "yellow"
+            level = Light.RED if days > rules.milestone_red_days else Light.YELLOW
             reasons.append(Reason("milestone_overdue", level, since=ms.due, milestone=ms.name, days=days))
 
     return Assessment(_worst(reasons), expected, tuple(reasons))

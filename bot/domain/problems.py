@@ -21,17 +21,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.domain.lights import SEVERITY, Assessment, Reason
+from bot.domain.lights import Assessment, Reason
 from bot.domain.periods import at_local
+from bot.domain.states import Light, ProblemStep, ProjectStatus, Role
 from bot.domain.workdays import add_workdays
+
+if TYPE_CHECKING:  # the domain reads no settings at run time (import-linter keeps bot.config out)
+    from bot.config import Settings
 
 KINDS = ("light", "milestone", "missed_update")
 # who hears about a problem at each step
-STEP_ROLES: dict[int, str] = {1: "contact", 2: "county_leader", 3: "leader"}
-LAST_STEP = 3
+STEP_ROLES: dict[ProblemStep, Role] = {
+    ProblemStep.CONTACT: Role.CONTACT, ProblemStep.COUNTY_LEADER: Role.COUNTY_LEADER, ProblemStep.CITY: Role.LEADER,
+}
+LAST_STEP = max(ProblemStep)
 
 
 def identity(project_id: int, kind: str, ref: str) -> tuple[int, str, str]:
@@ -46,7 +52,7 @@ class Finding:
     project_id: int
     kind: str
     ref: str
-    level: str
+    level: Light
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -62,8 +68,8 @@ class OpenProblem:
     project_id: int
     kind: str
     ref: str
-    level: str
-    step: int
+    level: Light
+    step: ProblemStep
     step_at: dt.datetime | None
     opened_at: dt.datetime
     detail: Mapping[str, Any] = field(default_factory=dict)
@@ -90,8 +96,8 @@ def reason_dict(reason: Reason) -> dict[str, Any]:
     return data
 
 
-def worst(levels: Iterable[str]) -> str:
-    return max(levels, key=SEVERITY.__getitem__, default="green")
+def worst(levels: Iterable[Light]) -> Light:
+    return Light(max(levels, key=lambda level: Light(level).severity, default=Light.GREEN))
 
 
 def light_findings(
@@ -99,11 +105,11 @@ def light_findings(
     assessment: Assessment,
     *,
     progress: int,
-    status: str,
+    status: ProjectStatus,
     milestone_ids: Mapping[str, int],
 ) -> list[Finding]:
     """The light problem (plan reasons) and one problem per overdue milestone, from an assessment."""
-    if status == "completed":
+    if status == ProjectStatus.COMPLETED:
         return []
     findings: list[Finding] = []
     plan = [r for r in assessment.reasons if r.code != "milestone_overdue"]
@@ -132,7 +138,7 @@ def light_findings(
 
 def update_missing(
     *,
-    status: str,
+    status: ProjectStatus,
     today: dt.date,
     period: str,
     deadline: dt.date,
@@ -144,7 +150,7 @@ def update_missing(
     `deadline` is this month's (bot.domain.cycle moves it off weekends and holidays). After it, a project
     without this month's update is missing it; once missing, it stays missing until a report for
     that month or a later one comes in."""
-    if status == "completed":
+    if status == ProjectStatus.COMPLETED:
         return None
     reported = set(reported_periods)
     if open_since is not None:
@@ -156,7 +162,7 @@ def update_missing(
 
 def missed_update_finding(project_id: int, ref: str, deadline: dt.date) -> Finding:
     """`deadline`: the one the month `ref` missed."""
-    return Finding(project_id, "missed_update", ref, "yellow", {"period": ref, "deadline": deadline.isoformat()})
+    return Finding(project_id, "missed_update", ref, Light.YELLOW, {"period": ref, "deadline": deadline.isoformat()})
 
 
 @dataclass
@@ -180,9 +186,10 @@ def reconcile(open_problems: Iterable[OpenProblem], findings: Iterable[Finding])
             result.to_close.append(problem)  # fixed (or a duplicate of one already kept)
             continue
         seen.add(problem.identity)
-        if SEVERITY[finding.level] > SEVERITY[problem.level]:
+        found, recorded = Light(finding.level).severity, Light(problem.level).severity
+        if found > recorded:
             result.worse.append((problem, finding))
-        elif SEVERITY[finding.level] < SEVERITY[problem.level]:
+        elif found < recorded:
             result.better.append((problem, finding))
     result.to_open = [f for key, f in current.items() if key not in seen]
     return result
@@ -190,18 +197,20 @@ def reconcile(open_problems: Iterable[OpenProblem], findings: Iterable[Finding])
 
 @dataclass(frozen=True)
 class EscalationRules:
-    county_leader_after: int = 2  # working days after step 1
-    city_after: int = 3  # working days after step 2
+    """ESCALATE_COUNTY_LEADER_AFTER and ESCALATE_CITY_AFTER: their one default is on bot.config.Settings."""
+
+    county_leader_after: int  # working days after step 1
+    city_after: int  # working days after step 2
 
     @classmethod
-    def from_settings(cls, settings: object) -> EscalationRules:
+    def from_settings(cls, settings: Settings) -> EscalationRules:
         return cls(
-            county_leader_after=settings.escalate_county_leader_after,  # type: ignore[attr-defined]
-            city_after=settings.escalate_city_after,  # type: ignore[attr-defined]
+            county_leader_after=settings.escalate_county_leader_after,
+            city_after=settings.escalate_city_after,
         )
 
     def wait_after(self, step: int) -> int:
-        return self.county_leader_after if step == 1 else self.city_after
+        return self.county_leader_after if step == ProblemStep.CONTACT else self.city_after
 
 
 def next_step_at(problem: OpenProblem, rules: EscalationRules, tz: ZoneInfo) -> dt.datetime | None:
@@ -212,19 +221,19 @@ def next_step_at(problem: OpenProblem, rules: EscalationRules, tz: ZoneInfo) -> 
     weekend or holiday counts from the next working day."""
     if problem.step >= LAST_STEP:
         return None
-    if problem.step == 0 or problem.step_at is None:
+    if problem.step == ProblemStep.NONE or problem.step_at is None:
         return problem.opened_at
     sent = problem.step_at.astimezone(tz)
     day = add_workdays(sent.date(), rules.wait_after(problem.step))
     return at_local(day, sent.time(), tz)
 
 
-def step_due(problem: OpenProblem, now: dt.datetime, rules: EscalationRules, tz: ZoneInfo) -> int | None:
+def step_due(problem: OpenProblem, now: dt.datetime, rules: EscalationRules, tz: ZoneInfo) -> ProblemStep | None:
     """The step to take now, if one is due (one step per call: a late run does not skip a step)."""
     due = next_step_at(problem, rules, tz)
     if due is None or now < due:
         return None
-    return problem.step + 1
+    return ProblemStep(problem.step + 1)
 
 
 def with_notified(detail: Mapping[str, Any], person_ids: Iterable[int]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from bot.domain.states import ProjectStatus
+
 
 def percent(part: int, whole: int) -> int:
     """Whole per cent rounded half up (Python's round() would round 62.5 to 62)."""
@@ -42,9 +44,9 @@ def totals(statuses: Iterable[str]) -> Totals:
     total = completed = started = 0
     for status in statuses:
         total += 1
-        if status == "completed":
+        if status == ProjectStatus.COMPLETED:
             completed += 1
             started += 1
-        elif status == "started":
+        elif status == ProjectStatus.STARTED:
             started += 1
     return Totals(total=total, completed=completed, started=started)

@@ -28,10 +28,10 @@ from functools import lru_cache
 from typing import Any
 
 from bot.domain.project_code import canonical_code, strip_invisible, unify_dashes
+from bot.domain.states import ProjectStatus
 
-NOT_STARTED = "not_started"
-STARTED = "started"
-COMPLETED = "completed"
+# short names for the statuses a report can state (bot/domain/states.py)
+NOT_STARTED, STARTED, COMPLETED = ProjectStatus.NOT_STARTED, ProjectStatus.STARTED, ProjectStatus.COMPLETED
 
 
 class ProblemCode(StrEnum):
@@ -60,7 +60,7 @@ class ParseProblem:
 @dataclass(frozen=True)
 class ParsedReport:
     code: str | None
-    status: str | None
+    status: ProjectStatus | None
     progress: int | None
     no_change: bool
     milestones: tuple[str, ...]
@@ -195,10 +195,10 @@ _MS_DONE_EN = r"(?:(?:is|are|has\s+been|have\s+been|was|were)\s+)?(?:done|comple
 # "完成管网铺设" is a milestone before 完成 can be read as a bare word, and progress before
 # statuses so that "完成80%" is a percentage.
 _STATUS_KINDS: tuple[tuple[str, str], ...] = (
-    ("not_started", _NOT_STARTED),
+    (NOT_STARTED, _NOT_STARTED),  # a status's group is named by its value: the token's kind is the status
     ("no_change", _NO_CHANGE),
-    ("completed", _COMPLETED),
-    ("started", _STARTED),
+    (COMPLETED, _COMPLETED),
+    (STARTED, _STARTED),
     ("bare", _BARE_COMPLETE),
 )
 _CLAUSE_SEPARATORS = ",;:、。!?.\n"
@@ -357,7 +357,7 @@ def parse_report(
 
     codes: list[str] = []
     values: list[Decimal] = []
-    statuses: list[str] = []
+    statuses: list[ProjectStatus] = []
     milestones: list[str] = []
     bare_words: list[str] = []
     no_change = False
@@ -384,7 +384,7 @@ def parse_report(
         elif kind == "bare":
             bare_words.append(token)
         else:
-            statuses.append(kind)
+            statuses.append(ProjectStatus(kind))
         note_parts.append(" ")  # keep words on both sides of a removed token apart
     note_parts.append(norm[pos:])
     note = _tidy_note("".join(note_parts))
@@ -410,7 +410,7 @@ def parse_report(
         progress = rounded[0]
 
     distinct_statuses = list(dict.fromkeys(statuses))
-    status: str | None = None
+    status: ProjectStatus | None = None
     if len(distinct_statuses) > 1:
         problems.append(ParseProblem(ProblemCode.CONFLICTING_STATUS, {"statuses": distinct_statuses}))
     elif distinct_statuses:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from bot.domain.states import ProjectStatus
 from bot.store.models import Change, Project
 
 # The project fields a dossier tracks, with the type their text form turns back into.
@@ -18,7 +19,7 @@ TRACKED: dict[str, type] = {
     "planned_start": dt.date,
     "planned_finish": dt.date,
     "investment": Decimal,
-    "status": str,
+    "status": ProjectStatus,
     "progress": int,
     "investment_done": Decimal,
     "actual_start": dt.date,
@@ -47,6 +48,8 @@ def from_text(field: str, text: str | None) -> Any:
         return Decimal(text)
     if kind is int:
         return int(text)
+    if kind is ProjectStatus:
+        return ProjectStatus(text)
     return text
 
 

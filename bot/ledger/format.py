@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.domain.project_code import MAX_CODE_LENGTH
+from bot.domain.states import ProjectStatus
 
 # The 11 counties of Jinzhong in the programme's order: used for the sort order of counties an
 # import creates, and for the template's drop-down when no county is known yet.
@@ -64,7 +65,9 @@ LEDGER_BY_KEY = {c.key: c for c in LEDGER_COLUMNS}
 MILESTONE_BY_KEY = {c.key: c for c in MILESTONE_COLUMNS}
 
 # Status labels as a person writes them -> the stored code.
-STATUS_LABELS = {"not_started": "未开工", "started": "已开工", "completed": "已完工"}
+STATUS_LABELS = {
+    ProjectStatus.NOT_STARTED: "未开工", ProjectStatus.STARTED: "已开工", ProjectStatus.COMPLETED: "已完工",
+}
 _STATUS_BY_TEXT = {
     **{label: code for code, label in STATUS_LABELS.items()},
     **{code: code for code in STATUS_LABELS},
@@ -119,7 +122,7 @@ def match_header(text: object, *, milestones: bool = False) -> str | None:
     return None
 
 
-def parse_status(text: str) -> str | None:
+def parse_status(text: str) -> ProjectStatus | None:
     """未开工/已开工/已完工 or not_started/started/completed -> the code; None if neither."""
     return _STATUS_BY_TEXT.get(normalise(text).replace(" ", "_").replace("-", "_"))
 

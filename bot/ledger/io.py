@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain.clock import utcnow
 from bot.ledger.export import export_ledger, milestones_csv_path
 from bot.ledger.format import county_key
 from bot.ledger.issues import Issue, LedgerRejected, describe
@@ -25,7 +26,6 @@ from bot.ledger.read import Progress, read_ledger_file
 from bot.ledger.template import write_template
 from bot.ledger.validate import check_rows, ordered, parse_rows
 from bot.ledger.write import ImportResult, load_counties, load_projects, write_plan
-from bot.store.models import utcnow
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 SAMPLE_FILE = "ledger.xlsx"

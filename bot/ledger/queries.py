@@ -9,10 +9,12 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.rates import Totals
+from bot.domain.states import ProjectStatus
 from bot.store.models import County, Project
 
-_COMPLETED = func.coalesce(func.sum(case((Project.status == "completed", 1), else_=0)), 0)
-_STARTED = func.coalesce(func.sum(case((Project.status.in_(("started", "completed")), 1), else_=0)), 0)
+_COMPLETED = func.coalesce(func.sum(case((Project.status == ProjectStatus.COMPLETED, 1), else_=0)), 0)
+_STARTED = func.coalesce(
+    func.sum(case((Project.status.in_((ProjectStatus.STARTED, ProjectStatus.COMPLETED)), 1), else_=0)), 0)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.lights import Assessment, LightRules, MilestoneState, ProjectState, assess
+from bot.domain.states import ProjectStatus
 from bot.store.models import County, Milestone, Project
 
 
@@ -29,7 +30,7 @@ class ProjectFacts:
     milestone_ids: tuple[int, ...] = ()  # parallel to state.milestones
 
     @property
-    def status(self) -> str:
+    def status(self) -> ProjectStatus:
         return self.state.status
 
 

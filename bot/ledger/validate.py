@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from bot.domain.project_code import MAX_CODE_LENGTH, bad_code_chars, canonical_code, code_problem
+from bot.domain.states import ProjectStatus
 from bot.ledger.format import LEDGER_BY_KEY, MILESTONE_BY_KEY, closest_county, county_key, parse_status
 from bot.ledger.issues import Issue, shown
 from bot.ledger.read import RawLedger, RawRow, RawSheet
@@ -26,7 +27,7 @@ _MONEY_NOISE = re.compile(r"[,\s]|万元$|万$")
 # What a new project holds for a column the file does not have.
 NEW_PROJECT_DEFAULTS: dict[str, object] = {
     "category": "", "unit": "", "planned_start": None, "planned_finish": None, "investment": None,
-    "status": "not_started", "progress": 0, "investment_done": None, "actual_start": None,
+    "status": ProjectStatus.NOT_STARTED, "progress": 0, "investment_done": None, "actual_start": None,
     "actual_finish": None, "notes": "",
 }
 
@@ -297,7 +298,7 @@ def check_rows(
         if row.values.get("progress") is None and "progress" not in row.bad and (
             "progress" in row.values or row.code not in existing
         ):  # an empty (or, for a new project, absent) progress follows the status
-            merged["progress"] = row.values["progress"] = 100 if merged.get("status") == "completed" else 0
+            merged["progress"] = row.values["progress"] = 100 if merged.get("status") == ProjectStatus.COMPLETED else 0
         _consistency(row, merged, today, issues, warnings)
         merged_by_code.setdefault(row.code, merged)
     milestones = None
@@ -398,12 +399,12 @@ def _consistency(
             fail("date_in_future", key, today=today.isoformat())
     if not ok("status"):
         return
-    if status == "completed":
+    if status == ProjectStatus.COMPLETED:
         if ok("progress") and progress != 100:
             fail("completed_needs_100", "progress")
         if ok("actual_finish") and merged.get("actual_finish") is None:
             fail("completed_needs_finish", "actual_finish")
-    elif status == "not_started":
+    elif status == ProjectStatus.NOT_STARTED:
         if ok("progress") and isinstance(progress, int) and progress > 0:
             fail("not_started_with_progress", "progress")
         if ok("actual_start") and merged.get("actual_start") is not None:

@@ -27,10 +27,11 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.lights import SEVERITY, Assessment, LightRules
+from bot.domain.lights import Assessment, LightRules
 from bot.domain.periods import parse_period, period_of
 from bot.domain.problems import reason_dict
 from bot.domain.rates import Totals
+from bot.domain.states import Light, ProjectStatus, Role
 from bot.ledger.queries import county_figures
 from bot.ledger.scan import ProjectFacts, assess_all, load_project_facts
 from bot.services.reports import reported_project_ids
@@ -98,7 +99,7 @@ class LedgerData:
         and its county's alike."""
         names = dict(self.counties)
         return {f.id: _line(f, names, self.assessments[f.id]) for f in self.facts
-                if self.assessments[f.id].light in ("red", "yellow")}
+                if self.assessments[f.id].light in (Light.RED, Light.YELLOW)}
 
 
 # --- figures ----------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class ProjectLine:
     code: str
     name: str
     county: str
-    level: str = "green"
+    level: Light = Light.GREEN
     reasons: tuple[dict[str, Any], ...] = ()
 
 
@@ -118,7 +119,7 @@ class CountyRow:
     county_id: int
     name: str
     totals: Totals
-    lights: Mapping[str, int]
+    lights: Mapping[Light, int]
     gained: int  # progress points this month
     missing: int  # projects without this month's update
 
@@ -149,7 +150,7 @@ class Figures:
     today: dt.date
     period: str
     totals: Totals
-    lights: Mapping[str, int]
+    lights: Mapping[Light, int]
     previous: Mapping[str, Any] | None  # last week's figures, None for a first digest
     ranking: list[CountyRow]  # every county, best first
     rank: int | None  # the county's place in the ranking (county scope)
@@ -180,8 +181,8 @@ def sum_totals(parts: Iterable[Totals]) -> Totals:
     return Totals(total=total, completed=completed, started=started)
 
 
-def light_counts(levels: Iterable[str]) -> dict[str, int]:
-    counts = {"green": 0, "yellow": 0, "red": 0}
+def light_counts(levels: Iterable[Light]) -> dict[Light, int]:
+    counts = dict.fromkeys(Light, 0)
     for level in levels:
         counts[level] += 1
     return counts
@@ -228,7 +229,7 @@ def snapshot_figures(figures: Figures, taken_at: dt.datetime | None = None) -> d
 def _line(fact: ProjectFacts, counties: Mapping[int, str], assessment: Assessment | None = None) -> ProjectLine:
     if assessment is None:
         return ProjectLine(fact.code, fact.name, counties.get(fact.county_id, ""))
-    worst_first = sorted(assessment.reasons, key=lambda r: -SEVERITY[r.level])
+    worst_first = sorted(assessment.reasons, key=lambda r: -Light(r.level).severity)
     return ProjectLine(fact.code, fact.name, counties.get(fact.county_id, ""), assessment.light,
                        tuple(reason_dict(r) for r in worst_first))
 
@@ -241,7 +242,7 @@ def county_rows(data: LedgerData) -> list[CountyRow]:
             county_id=cid, name=name, totals=data.county_totals.get(cid, Totals(0, 0, 0)),
             lights=light_counts(data.assessments[f.id].light for f in own),
             gained=sum(data.gained.get(f.id, 0) for f in own),
-            missing=sum(1 for f in own if f.status != "completed" and f.id not in data.reported),
+            missing=sum(1 for f in own if f.status != ProjectStatus.COMPLETED and f.id not in data.reported),
         ))
     return rows
 
@@ -264,18 +265,18 @@ def figures_for(data: LedgerData, county_id: int | None, tz: ZoneInfo) -> Figure
     for fact in facts:
         if fact.id not in before:
             continue
-        was = before[fact.id] or "not_started"
-        if was == "not_started" and fact.status in ("started", "completed"):
+        was = before[fact.id] or ProjectStatus.NOT_STARTED
+        if was == ProjectStatus.NOT_STARTED and fact.status in (ProjectStatus.STARTED, ProjectStatus.COMPLETED):
             started.append(_line(fact, names))
-        if was != "completed" and fact.status == "completed":
+        if was != ProjectStatus.COMPLETED and fact.status == ProjectStatus.COMPLETED:
             done.append(_line(fact, names))
 
-    red = [data.flagged_lines[f.id] for f in facts if data.assessments[f.id].light == "red"]
-    yellow = [data.flagged_lines[f.id] for f in facts if data.assessments[f.id].light == "yellow"]
+    red = [data.flagged_lines[f.id] for f in facts if data.assessments[f.id].light == Light.RED]
+    yellow = [data.flagged_lines[f.id] for f in facts if data.assessments[f.id].light == Light.YELLOW]
 
     missing_codes: dict[int, list[str]] = defaultdict(list)
     for f in facts:
-        if f.status != "completed" and f.id not in data.reported:
+        if f.status != ProjectStatus.COMPLETED and f.id not in data.reported:
             missing_codes[f.county_id].append(f.code)
     missing = [
         MissingRow(name, len(missing_codes[cid]), tuple(data.contacts.get(cid, ())), tuple(missing_codes[cid]))
@@ -326,7 +327,7 @@ async def status_changes(session: AsyncSession, since: dt.datetime) -> list[Stat
 async def contacts_by_county(session: AsyncSession) -> dict[int, list[str]]:
     rows = await session.execute(
         select(Person.county_id, Person.name)
-        .where(Person.role == "contact", Person.county_id.is_not(None), Person.telegram_id.is_not(None))
+        .where(Person.role == Role.CONTACT, Person.county_id.is_not(None), Person.telegram_id.is_not(None))
         .order_by(Person.id)
     )
     contacts: dict[int, list[str]] = defaultdict(list)

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.clock import utcnow
+from bot.domain.states import Role
 from bot.ledger.format import closest_county, county_key
-from bot.store.models import ROLES, County, Invite, Person, ProcessedUpdate, utcnow
+from bot.store.models import County, Invite, Person, ProcessedUpdate
 
-COUNTY_ROLES = ("contact", "county_leader")  # roles that belong to one county
+COUNTY_ROLES = (Role.CONTACT, Role.COUNTY_LEADER)  # roles that belong to one county
 CODE_BYTES = 12  # 16 URL-safe characters
 
 
@@ -68,8 +70,10 @@ async def create_invite(
     now: dt.datetime | None = None,
 ) -> tuple[str, Invite]:
     """Make a one-time invite and commit; returns the code (shown once, never stored) and the row."""
-    if role not in ROLES:
-        raise InviteError("unknown_role", role=role)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InviteError("unknown_role", role=role) from None
     if role in COUNTY_ROLES and county is None:
         raise InviteError("county_required", role=role)
     if role not in COUNTY_ROLES and county is not None:
@@ -135,9 +139,9 @@ async def ensure_admin(
     person = await session.scalar(select(Person).where(Person.telegram_id == telegram_id))
     if person is None:
         person = Person(telegram_id=telegram_id, name=telegram_name.strip()[:100] or str(telegram_id),
-                        role="admin", language=language)
+                        role=Role.ADMIN, language=language)
         session.add(person)
-    person.role = "admin"
+    person.role = Role.ADMIN
     person.reachable, person.unreachable_reason = True, ""
     await session.commit()
     await session.refresh(person, ["county"])
@@ -191,7 +195,7 @@ async def pending_invites(session: AsyncSession, now: dt.datetime | None = None)
 
 async def list_people(session: AsyncSession) -> list[Person]:
     """Everyone bound to Telegram: city-wide roles first, then by county and name."""
-    order = {role: i for i, role in enumerate(ROLES)}
+    order = {role: i for i, role in enumerate(Role)}
     people = list(await session.scalars(select(Person).where(Person.telegram_id.is_not(None))))
     return sorted(
         people,

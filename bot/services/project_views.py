@@ -17,6 +17,7 @@ from bot.domain.lights import Assessment, LightRules, MilestoneState, ProjectSta
 from bot.domain.periods import period_of
 from bot.domain.project_code import canonical_code
 from bot.domain.report_parser import find_code
+from bot.domain.states import ProjectStatus
 from bot.ledger.scan import assess_all, load_project_facts
 from bot.services.reports import COUNTING_KINDS, reported_project_ids, reported_query
 from bot.store.models import Change, County, Milestone, Person, Project, Report
@@ -161,7 +162,7 @@ async def county_list(
     in_county = Project.county_id == county_id
     total, reported, owing = (await session.execute(
         select(func.count(), func.count().filter(is_reported),
-               func.count().filter(Project.status != "completed", ~is_reported))
+               func.count().filter(Project.status != ProjectStatus.COMPLETED, ~is_reported))
         .where(in_county)
     )).one()
     page, pages = page_of(total, page, size)
@@ -173,7 +174,7 @@ async def county_list(
     rows = tuple(
         ListRow(
             id=f.id, code=f.code, name=f.name, status=f.status, progress=f.state.progress, light=lights[f.id].light,
-            reported=f.id in reported_here, needs_report=f.status != "completed",
+            reported=f.id in reported_here, needs_report=f.status != ProjectStatus.COMPLETED,
         )
         for f in facts
     )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.domain.periods import period_of
+from bot.domain.states import ProjectStatus
 from bot.ledger.dossier import apply_fields, from_text
 from bot.store.models import Change, Milestone, Photo, Project, Report
 
@@ -32,7 +33,7 @@ class PhotoInput:
 class ReportInput:
     """What a contact reported; None means 'not mentioned', not 'cleared'."""
 
-    status: str | None = None
+    status: ProjectStatus | None = None
     progress: int | None = None
     investment_done: Decimal | None = None
     milestone_ids: tuple[int, ...] = ()
@@ -52,16 +53,17 @@ class ReportRejected(ValueError):
         self.detail = detail
 
 
-def resolve(project: Project, data: ReportInput) -> tuple[str, int]:
+def resolve(project: Project, data: ReportInput) -> tuple[ProjectStatus, int]:
     """The status and progress the ledger will hold after this report."""
-    status = data.status or project.status
+    status = ProjectStatus(data.status or project.status)
     progress = project.progress if data.progress is None else data.progress
-    if data.status == "completed" and data.progress is None:
+    if data.status == ProjectStatus.COMPLETED and data.progress is None:
         progress = 100
-    if data.status is None and data.progress is not None and project.status == "not_started" and progress > 0:
-        status = "started"  # reporting progress means work has begun
+    if (data.status is None and data.progress is not None and project.status == ProjectStatus.NOT_STARTED
+            and progress > 0):
+        status = ProjectStatus.STARTED  # reporting progress means work has begun
     if data.status is None and data.progress == 100:
-        status = "completed"
+        status = ProjectStatus.COMPLETED
     return status, progress
 
 
@@ -73,9 +75,9 @@ def check(project: Project, data: ReportInput) -> list[str]:
     status, progress = resolve(project, data)
     if not 0 <= progress <= 100:
         problems.append("progress_out_of_range")
-    if status == "completed" and progress != 100:
+    if status == ProjectStatus.COMPLETED and progress != 100:
         problems.append("completed_needs_100")
-    if status == "not_started" and progress > 0:
+    if status == ProjectStatus.NOT_STARTED and progress > 0:
         problems.append("not_started_with_progress")
     if data.investment_done is not None and data.investment_done < 0:
         problems.append("negative_investment")
@@ -90,9 +92,9 @@ def needs_confirmation(project: Project, data: ReportInput) -> list[str]:
     reasons: list[str] = []
     if progress < project.progress:
         reasons.append("progress_backwards")
-    if project.status == "completed" and status != "completed":
+    if project.status == ProjectStatus.COMPLETED and status != ProjectStatus.COMPLETED:
         reasons.append("reopen_completed")
-    elif project.status == "started" and status == "not_started":
+    elif project.status == ProjectStatus.STARTED and status == ProjectStatus.NOT_STARTED:
         reasons.append("status_backwards")
     return reasons
 
@@ -148,9 +150,9 @@ async def save_report(
         values: dict[str, object] = {"status": status, "progress": progress}
         if data.investment_done is not None:
             values["investment_done"] = data.investment_done
-        if status != "not_started" and project.actual_start is None:
+        if status != ProjectStatus.NOT_STARTED and project.actual_start is None:
             values["actual_start"] = today
-        if status == "completed" and project.actual_finish is None:
+        if status == ProjectStatus.COMPLETED and project.actual_finish is None:
             values["actual_finish"] = today
         changes = apply_fields(project, values, source="report", at=now, person_id=person_id, report_id=report.id)
         changes += await _reach_milestones(session, project, data.milestone_ids, today, now, person_id, report.id)

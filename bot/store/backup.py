@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import io
 import json
 import shutil
@@ -36,8 +35,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
+from bot.domain.clock import utcnow
+from bot.domain.states import OutboxState
 from bot.store.db import make_engine, make_sessionmaker, migrate
-from bot.store.models import Outbox, Person, Photo, Project, Report, utcnow
+from bot.store.models import Outbox, Person, Photo, Project, Report
 
 FORMAT = "qingshui-backup"
 VERSION = 1
@@ -154,7 +155,7 @@ async def _inventory(url: str) -> tuple[dict[str, int], set[str]]:
                                     ("people", Person))
             }
             waiting = await session.execute(
-                select(Outbox.payload).where(Outbox.state.in_(("pending", "sending")),
+                select(Outbox.payload).where(Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING)),
                                              Outbox.method.in_(("photo", "document"))))
             named = {str(p["path"]) for (p,) in waiting if isinstance(p, dict) and p.get("path")}
     finally:
@@ -180,7 +181,7 @@ def _write_archive(target: Path, manifest: Manifest, copy: Path | None, data_dir
         with tarfile.open(partial, "w:gz") as archive:
             body = manifest.to_json()
             info = tarfile.TarInfo(MANIFEST)
-            info.size, info.mtime = len(body), int(dt.datetime.now(dt.UTC).timestamp())
+            info.size, info.mtime = len(body), int(utcnow().timestamp())
             archive.addfile(info, io.BytesIO(body))
             if copy is not None:
                 archive.add(copy, arcname=DATABASE, recursive=False)

@@ -22,8 +22,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.domain.clock import Clock
-from bot.store.models import Lease, utcnow
+from bot.domain.clock import Clock, utcnow
+from bot.store.models import Lease
 
 log = logging.getLogger(__name__)
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     Numeric,
     String,
@@ -26,10 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.domain.clock import utcnow
 from bot.domain.project_code import MAX_CODE_LENGTH
-
-STATUSES = ("not_started", "started", "completed")
-ROLES = ("admin", "leader", "county_leader", "contact")
-LIGHTS = ("green", "yellow", "red")
+from bot.domain.states import Light, OutboxState, ProblemStep, ProjectStatus, Role
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -51,6 +51,44 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
+
+class StateText(TypeDecorator[Any]):
+    """A state of bot/domain/states.py in a String column, stored as its string and read back as the
+    member. A value that is not a member is refused before it is sent; the CHECK constraint (`one_of`)
+    refuses it in the database too, whoever writes it."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Any) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
+class StepNumber(TypeDecorator[Any]):
+    """A problem's escalation step (ProblemStep) in an Integer column, read back as the member."""
+
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        return None if value is None else ProblemStep(value).value
+
+    def process_result_value(self, value: Any, dialect: Any) -> ProblemStep | None:
+        return None if value is None else ProblemStep(value)
+
+
+def one_of(column: str, enum: type[StrEnum] | type[IntEnum]) -> CheckConstraint:
+    """CHECK that `column` holds a member of `enum` (NULL passes), named ck_<table>_<column> by NAMING;
+    migrations/versions/0003_state_checks.py adds them to an existing database."""
+    values = ", ".join(f"'{m.value}'" if isinstance(m, StrEnum) else str(int(m)) for m in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=column)
 
 
 Money = Numeric(14, 2)
@@ -79,6 +117,7 @@ class County(Base):
 
 class Project(Base):
     __tablename__ = "projects"
+    __table_args__ = (one_of("status", ProjectStatus),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(MAX_CODE_LENGTH), unique=True)  # canonical: bot/domain/project_code.py
@@ -89,7 +128,7 @@ class Project(Base):
     planned_start: Mapped[dt.date | None] = mapped_column(Date)
     planned_finish: Mapped[dt.date | None] = mapped_column(Date)
     investment: Mapped[Decimal | None]
-    status: Mapped[str] = mapped_column(String(16), default="not_started")
+    status: Mapped[ProjectStatus] = mapped_column(StateText(ProjectStatus, 16), default=ProjectStatus.NOT_STARTED)
     progress: Mapped[int] = mapped_column(default=0)
     investment_done: Mapped[Decimal | None]
     actual_start: Mapped[dt.date | None] = mapped_column(Date)
@@ -118,11 +157,12 @@ class Milestone(Base):
 
 class Person(Base):
     __tablename__ = "people"
+    __table_args__ = (one_of("role", Role),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     name: Mapped[str] = mapped_column(String(100), default="")
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(StateText(Role, 16))
     county_id: Mapped[int | None] = mapped_column(ForeignKey("counties.id"), index=True)
     language: Mapped[str] = mapped_column(String(8), default="zh")
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -134,10 +174,11 @@ class Person(Base):
 
 class Invite(Base):
     __tablename__ = "invites"
+    __table_args__ = (one_of("role", Role),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(StateText(Role, 16))
     county_id: Mapped[int | None] = mapped_column(ForeignKey("counties.id"))
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -156,6 +197,7 @@ class Report(Base):
         Index("ix_reports_period_project", "period", "project_id"),
         # "is this report undone?" is asked of every report counted: a seek, and the undos alone in a range
         Index("ix_reports_kind_undoes", "kind", "undoes_id"),
+        one_of("status", ProjectStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -164,7 +206,7 @@ class Report(Base):
     period: Mapped[str] = mapped_column(String(7))  # YYYY-MM in the city's time zone
     kind: Mapped[str] = mapped_column(String(16), default="progress")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    status: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[ProjectStatus | None] = mapped_column(StateText(ProjectStatus, 16))  # the status it reported
     progress: Mapped[int | None]
     investment_done: Mapped[Decimal | None]
     milestone_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
@@ -218,16 +260,18 @@ class Problem(Base):
         # at most one open problem per project, kind and ref, even if two alert runs overlap
         Index("uq_problems_open", "project_id", "kind", "ref", unique=True,
               sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+        one_of("level", Light),
+        one_of("step", ProblemStep),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # light | milestone | missed_update
     ref: Mapped[str] = mapped_column(String(40), default="")  # milestone id, period …
-    level: Mapped[str] = mapped_column(String(8), default="yellow")
+    level: Mapped[Light] = mapped_column(StateText(Light, 8), default=Light.YELLOW)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    step: Mapped[int] = mapped_column(default=0)  # 0 none sent, 1 contact, 2 county leader, 3 city
+    step: Mapped[ProblemStep] = mapped_column(StepNumber, default=ProblemStep.NONE)
     step_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None] = mapped_column(index=True)
 
@@ -236,7 +280,7 @@ class Outbox(Base):
     """Notifications decided but maybe not yet sent; `key` makes deciding twice queue once."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "not_before"),)
+    __table_args__ = (Index("ix_outbox_due", "state", "not_before"), one_of("state", OutboxState))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)  # kind:person:period:step
@@ -245,7 +289,7 @@ class Outbox(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     method: Mapped[str] = mapped_column(String(16), default="message")  # message | photo | document
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    state: Mapped[str] = mapped_column(String(8), default="pending")  # pending|sending|sent|dead|expired
+    state: Mapped[OutboxState] = mapped_column(StateText(OutboxState, 8), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[dt.datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
@@ -330,9 +374,6 @@ class JobRun(Base):
 
 
 __all__ = [
-    "LIGHTS",
-    "ROLES",
-    "STATUSES",
     "Base",
     "Change",
     "Channel",
@@ -350,5 +391,7 @@ __all__ = [
     "Project",
     "Report",
     "Snapshot",
-    "utcnow",
+    "StateText",
+    "StepNumber",
+    "one_of",
 ]

@@ -15,12 +15,13 @@ from sqlalchemy import and_, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.models import Outbox, utcnow
+from bot.domain.clock import utcnow
+from bot.domain.states import OutboxState
+from bot.store.models import Outbox
 
 BACKOFF_FIRST_SECONDS = 30.0  # then doubling: with 8 attempts a message is retried for about an hour
 BACKOFF_MAX_SECONDS = 3600.0
 EXPIRES_AT = "expires_at"
-EXPIRED = "expired"  # the state of a row that was not sent before its expiry
 
 
 def expired(payload: dict[str, Any], now: dt.datetime) -> bool:
@@ -46,8 +47,8 @@ def backoff_seconds(attempts: int) -> float:
 def claimable(now: dt.datetime) -> Any:
     """Rows a sender may claim at `now`: pending and due, or claimed by a sender whose claim lapsed."""
     return or_(
-        and_(Outbox.state == "pending", Outbox.not_before <= now),
-        and_(Outbox.state == "sending", Outbox.claimed_until < now),
+        and_(Outbox.state == OutboxState.PENDING, Outbox.not_before <= now),
+        and_(Outbox.state == OutboxState.SENDING, Outbox.claimed_until < now),
     )
 
 
@@ -57,7 +58,7 @@ async def try_claim(session: AsyncSession, row_id: int, name: str, now: dt.datet
     result = await session.execute(
         update(Outbox)
         .where(Outbox.id == row_id, claimable(now))
-        .values(state="sending", claimed_by=name, claimed_until=until, attempts=Outbox.attempts + 1)
+        .values(state=OutboxState.SENDING, claimed_by=name, claimed_until=until, attempts=Outbox.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -75,23 +76,25 @@ def outcome_values(
 ) -> dict[str, Any]:
     """The columns to write for a claimed row's outcome: `sent`; `release` (not a failed attempt: given
     back, due at `not_before`); `retry` (failed: backoff, dead after `max_attempts`); anything else dead."""
-    if state == "sent":
-        return {"state": "sent", "sent_at": now, "message_id": message_id, "claimed_until": None, "last_error": ""}
+    if state == OutboxState.SENT:
+        return {"state": OutboxState.SENT, "sent_at": now, "message_id": message_id, "claimed_until": None,
+                "last_error": ""}
     if state == "release":
-        return {"state": "pending", "attempts": Outbox.attempts - 1, "claimed_by": None, "claimed_until": None,
-                "not_before": not_before or now}
-    if state == EXPIRED:  # not sent late, and not a failed attempt
-        return {"state": EXPIRED, "attempts": Outbox.attempts - 1, "last_error": EXPIRED, "claimed_until": None}
+        return {"state": OutboxState.PENDING, "attempts": Outbox.attempts - 1, "claimed_by": None,
+                "claimed_until": None, "not_before": not_before or now}
+    if state == OutboxState.EXPIRED:  # not sent late, and not a failed attempt
+        return {"state": OutboxState.EXPIRED, "attempts": Outbox.attempts - 1, "last_error": OutboxState.EXPIRED.value,
+                "claimed_until": None}
     if state == "retry":
-        return {"state": "dead" if attempts >= max_attempts else "pending", "last_error": error[:2000],
-                "claimed_by": None, "claimed_until": None,
+        return {"state": OutboxState.DEAD if attempts >= max_attempts else OutboxState.PENDING,
+                "last_error": error[:2000], "claimed_by": None, "claimed_until": None,
                 "not_before": now + dt.timedelta(seconds=backoff_seconds(attempts))}
-    return {"state": "dead", "last_error": error[:2000] or state, "claimed_until": None}
+    return {"state": OutboxState.DEAD, "last_error": error[:2000] or state, "claimed_until": None}
 
 
 async def settle(session: AsyncSession, row_id: int, name: str, values: dict[str, Any]) -> bool:
     """Write an outcome to a row `name` still holds; False when another sender took it meanwhile."""
-    mine = and_(Outbox.id == row_id, Outbox.claimed_by == name, Outbox.state == "sending")
+    mine = and_(Outbox.id == row_id, Outbox.claimed_by == name, Outbox.state == OutboxState.SENDING)
     result = await session.execute(update(Outbox).where(mine).values(**values)
                                    .execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -136,7 +139,7 @@ def row(
     if expires_at is not None:
         payload = {**payload, EXPIRES_AT: expires_at.astimezone(dt.UTC).isoformat()}
     return {"key": key, "kind": kind, "person_id": person_id, "chat_id": chat_id, "method": method,
-            "payload": payload, "state": "pending", "attempts": 0, "not_before": not_before or now,
+            "payload": payload, "state": OutboxState.PENDING, "attempts": 0, "not_before": not_before or now,
             "created_at": now, "last_error": "", "channel_id": channel_id}
 
 

@@ -20,13 +20,14 @@ from sqlalchemy import Text, and_, cast, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.domain.states import OutboxState
 from bot.store.models import Outbox
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # rows per DELETE: a few milliseconds of SQLite's write lock
 FILES_FOLDER = "outbox"  # the only folder under DATA_DIR whose files outbox rows own
-FINISHED_FAILED = ("dead", "expired")
+FINISHED_FAILED = (OutboxState.DEAD, OutboxState.EXPIRED)
 
 
 @dataclass
@@ -41,7 +42,7 @@ def _prunable(settings: Settings, now: dt.datetime) -> object:
     dead_before = now - dt.timedelta(days=settings.outbox_keep_dead_days)
     # a dead row's not_before is its last try (each retry moves it on); a sent row has its sent_at
     return or_(
-        and_(Outbox.state == "sent", Outbox.sent_at < sent_before),
+        and_(Outbox.state == OutboxState.SENT, Outbox.sent_at < sent_before),
         and_(Outbox.state.in_(FINISHED_FAILED), Outbox.not_before < dead_before),
     )
 
@@ -71,8 +72,8 @@ async def prune_outbox(
             paths = {str(r.payload["path"]) for r in rows
                      if r.method in ("photo", "document") and isinstance(r.payload, dict) and r.payload.get("path")}
             pruned.files += await _remove_unneeded(session, settings.data_dir, paths)
-        pruned.sent += sum(1 for r in rows if r.state == "sent")
-        pruned.dead += sum(1 for r in rows if r.state != "sent")
+        pruned.sent += sum(1 for r in rows if r.state == OutboxState.SENT)
+        pruned.dead += sum(1 for r in rows if r.state != OutboxState.SENT)
         if len(rows) < batch:
             break
         await asyncio.sleep(0)  # let the chat's transactions in between batches

@@ -34,11 +34,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings, settings_error
-from bot.domain.clock import Clock
+from bot.domain.clock import Clock, utcnow
 from bot.store.db import make_engine, make_sessionmaker, migrate
 from bot.store.db_gate import DbGate, update_slots
 from bot.store.fsm_storage import DbStorage
-from bot.store.models import utcnow
 from bot.telegram.answer_pacing import PacedAnswers
 from bot.telegram.background import start_background
 from bot.telegram.bot_session import BotSession

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiogram import Bot
@@ -18,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.sender import ChannelSender
 from bot.config import Settings
+from bot.domain.clock import Clock, utcnow
 from bot.scheduler import JobScheduler
 from bot.store.lease import default_name
-from bot.store.models import utcnow
 from bot.telegram.pacing import Pacer
 from bot.telegram.sender import Sender
 
@@ -61,7 +59,7 @@ async def start_background(
     bot: Bot,
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
-    clock: Callable[[], dt.datetime] = utcnow,
+    clock: Clock = utcnow,
     pacer: Pacer | None = None,
 ) -> Background:
     """Start the sender and the scheduler (which catches up missed jobs once it holds the lease)."""

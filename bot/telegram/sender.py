@@ -49,12 +49,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.domain.clock import Clock
+from bot.domain.clock import Clock, utcnow
 from bot.domain.periods import in_quiet_hours, quiet_until
+from bot.domain.states import OutboxState
 from bot.store.lease import default_name, forget_expired, live_names, try_acquire
-from bot.store.models import Lease, Outbox, Person, utcnow
-from bot.store.outbox import EXPIRED, claimable, expired, outcome_values, settle, try_claim
+from bot.store.models import Lease, Outbox, Person
 from bot.store.outbox import backoff_seconds as backoff_seconds  # re-exported: tests and README name it here
+from bot.store.outbox import claimable, expired, outcome_values, settle, try_claim
 from bot.telegram.answer_pacing import paced_by_caller
 from bot.telegram.pacing import Pacer, pacer_for, rate_share
 
@@ -275,8 +276,8 @@ class Sender:
             unreachable = select(Person.id).where(Person.reachable.is_(False))
             await session.execute(
                 update(Outbox)
-                .where(Outbox.state == "pending", Outbox.person_id.in_(unreachable))
-                .values(state="dead", last_error=UNREACHABLE)
+                .where(Outbox.state == OutboxState.PENDING, Outbox.person_id.in_(unreachable))
+                .values(state=OutboxState.DEAD, last_error=UNREACHABLE)
                 .execution_options(synchronize_session=False)
             )
             candidates = (
@@ -291,7 +292,8 @@ class Sender:
             busy_chats = set(
                 await session.scalars(
                     select(Outbox.chat_id).where(
-                        Outbox.state == "sending", Outbox.claimed_by != self.name, Outbox.claimed_until >= now
+                        Outbox.state == OutboxState.SENDING, Outbox.claimed_by != self.name,
+                        Outbox.claimed_until >= now,
                     )
                 )
             )
@@ -331,21 +333,21 @@ class Sender:
         finally:
             # recorded even when cancelled, so a stopping service gives back what it did not send
             await asyncio.shield(self._record(row, outcome))
-        return outcome.state == "sent"
+        return outcome.state == OutboxState.SENT
 
     async def _attempt(self, row: Claimed) -> _Outcome:
         problem = self._check_payload(row)
         if problem:
-            return _Outcome("dead", error=problem)
+            return _Outcome(OutboxState.DEAD, error=problem)
         if expired(row.payload, self.clock()):  # before taking a slot: it costs none of the rate
-            return _Outcome(EXPIRED, error=EXPIRED)
+            return _Outcome(OutboxState.EXPIRED, error=OutboxState.EXPIRED)
         while True:
             async with self.pacer.slot(row.chat_id):
                 now = self.clock()
                 if expired(row.payload, now):  # it waited for its turn past the expiry
-                    return _Outcome(EXPIRED, error=EXPIRED)
+                    return _Outcome(OutboxState.EXPIRED, error=OutboxState.EXPIRED)
                 if row.chat_id in self._unreachable_chats:  # a 403 came back for this chat a moment ago
-                    return _Outcome("dead", error=UNREACHABLE)
+                    return _Outcome(OutboxState.DEAD, error=UNREACHABLE)
                 if self._quiet(now):
                     return _Outcome("release", not_before=quiet_until(now, self.settings.quiet_window,
                                                                       self.settings.tz))
@@ -369,7 +371,7 @@ class Sender:
                     self._unreachable_chats.add(row.chat_id)
                     return _Outcome("unreachable", error=exc.message)
                 except (TelegramBadRequest, TelegramNotFound, TelegramEntityTooLarge, ValidationError) as exc:
-                    return _Outcome("dead", error=getattr(exc, "message", None) or str(exc))
+                    return _Outcome(OutboxState.DEAD, error=getattr(exc, "message", None) or str(exc))
                 except TelegramUnauthorizedError as exc:
                     log.error("Telegram rejects the bot token (%s): sending paused", exc.message)
                     self.pacer.pause(UNAUTHORIZED_PAUSE_SECONDS)
@@ -377,7 +379,7 @@ class Sender:
                 except Exception as exc:  # network, timeout, 5xx, anything unforeseen: retried, then dead
                     log.warning("send to chat %s failed (attempt %s): %r", row.chat_id, row.attempts, exc)
                     return _Outcome("retry", error=getattr(exc, "message", None) or repr(exc))
-                return _Outcome("sent", message_id=message_id)
+                return _Outcome(OutboxState.SENT, message_id=message_id)
 
     def _check_payload(self, row: Claimed) -> str:
         if row.method == "message":
@@ -419,7 +421,7 @@ class Sender:
             self.stats["retried"] += 1
         elif outcome.state not in ("release", "migrated"):  # dead, unreachable, expired
             self.stats[outcome.state] += 1
-        if outcome.state == EXPIRED:
+        if outcome.state == OutboxState.EXPIRED:
             log.warning("outbox row %s expired unsent (%s): not sent late", row.id, row.payload.get("expires_at"))
         state = "release" if outcome.state == "migrated" else outcome.state  # not a failed attempt: given back
         values = outcome_values(state, now=now, attempts=row.attempts, max_attempts=self.settings.send_max_attempts,
@@ -450,8 +452,8 @@ class Sender:
         )
         await session.execute(
             update(Outbox)
-            .where(Outbox.person_id == row.person_id, Outbox.state == "pending")
-            .values(state="dead", last_error=UNREACHABLE)
+            .where(Outbox.person_id == row.person_id, Outbox.state == OutboxState.PENDING)
+            .values(state=OutboxState.DEAD, last_error=UNREACHABLE)
             .execution_options(synchronize_session=False)
         )
         log.info("person %s is unreachable (%s); their queued messages are dropped", row.person_id, reason)
