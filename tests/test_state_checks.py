@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import CheckConstraint, inspect, select, text
+from sqlalchemy import CheckConstraint, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -61,12 +61,17 @@ async def _one_row_each(session: AsyncSession) -> dict[str, int]:
                     progress=60)
     problem = Problem(project_id=project.id, kind="light", level=Light.RED, step=ProblemStep.COUNTY_LEADER,
                       opened_at=NOW, step_at=NOW)
-    outbox = Outbox(key=f"reminder:{person.id}:2026-11:0", kind="reminder", chat_id=1001, person_id=person.id,
-                    payload={"text": "请更新本月进展"}, state=OutboxState.SENT)
-    session.add_all([invite, report, problem, outbox])
+    session.add_all([invite, report, problem])
+    # the outbox row in the columns every revision has (a later one adds columns this database may lack)
+    outbox_id = (await session.execute(
+        insert(Outbox.__table__).values(key=f"reminder:{person.id}:2026-11:0", kind="reminder", chat_id=1001,
+                                        person_id=person.id, method="message", payload={"text": "请更新本月进展"},
+                                        state=OutboxState.SENT, attempts=0, not_before=NOW, created_at=NOW,
+                                        last_error="")
+        .returning(Outbox.__table__.c.id))).scalar_one()
     await session.commit()
     return {"projects": project.id, "reports": report.id, "people": person.id, "invites": invite.id,
-            "problems": problem.id, "outbox": outbox.id}
+            "problems": problem.id, "outbox": outbox_id}
 
 
 async def _set(engine: AsyncEngine, table: str, column: str, row_id: int, value: Any) -> None:
