@@ -50,6 +50,7 @@ from bot.services.project_views import project_by_code, project_card
 from bot.store.db import make_engine, make_sessionmaker, migrate
 from bot.store.models import County, Project
 from bot.texts import Texts
+from handlers.context import Ctx
 from handlers.listing import _page as list_page
 from handlers.project import _timeline_page as timeline_page
 from jobs.base import JobContext
@@ -108,13 +109,17 @@ async def measure(maker: async_sessionmaker[AsyncSession], settings: Settings, r
         for county_id, _name in data.counties:
             figures_for(data, county_id, SH)
 
+    def handler_ctx(s: AsyncSession) -> Ctx:  # what a handler gets for a person not bound (none is needed)
+        return Ctx(person=None, session=s, texts=texts, lang=settings.default_language, clock=lambda: NOW,
+                   settings=settings)
+
     async with maker() as s:
         county_id = int(await s.scalar(select(County.id).order_by(County.sort_order, County.id).limit(1)) or 0)
         code = str(await s.scalar(select(Project.code).order_by(Project.id).limit(1)))
 
     async def listing(_: int) -> None:
         async with maker() as s:
-            await list_page(s, county_id, 0, settings, texts, settings.default_language, lambda: NOW)
+            await list_page(handler_ctx(s), county_id, 0)
 
     async def dossier(_: int) -> None:
         async with maker() as s:
@@ -122,7 +127,7 @@ async def measure(maker: async_sessionmaker[AsyncSession], settings: Settings, r
             assert project is not None
             card = await project_card(s, project, now=NOW, tz=SH, rules=rules)
             texts(settings.default_language, "project.card", card=card)
-            await timeline_page(project, 0, s, settings, texts, settings.default_language)
+            await timeline_page(handler_ctx(s), project, 0)
 
     result.medians["alert scan"] = await median_of(runs, steady)
     result.medians["digest figures"] = await median_of(runs, digest)

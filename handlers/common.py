@@ -1,4 +1,4 @@
-"""Small helpers the routers share: the clock type, the user's language, and answering an event."""
+"""Small helpers the routers share: the user's language, answering an event, and RouterSpec."""
 
 from __future__ import annotations
 

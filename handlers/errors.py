@@ -4,7 +4,10 @@ nothing they sent was saved, and they should know it.
 
 A button press is answered once: Telegram refuses a second answerCallbackQuery. `CallbackAnswerOnce`
 (aiogram's CallbackAnswerMiddleware, which answers before the handler runs) notes the query it answered
-for this update's task, and the error handler answers only a query that failed before that."""
+for this update's task, and the error handler answers only a query that failed before that.
+
+Unlike the other handlers it takes no `ctx`: an update can fail before the context exists (the database
+down while finding who writes). It gets the texts and, when the person is known by then, their `lang`."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from contextlib import suppress
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
@@ -63,8 +65,10 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 @router.error()
-async def on_error(event: ErrorEvent, bot: Bot, texts: Texts, lang: str | None = None) -> None:
+async def on_error(event: ErrorEvent, texts: Texts, lang: str | None = None) -> None:
     update = event.update
+    bot = update.bot
+    assert bot is not None
     log.error("update %s failed: %r", update.update_id, event.exception, exc_info=event.exception)
     chat_id = None
     user = None

@@ -1,9 +1,11 @@
 """Keyboards the routers share. Labels come from templates/<lang>/buttons.txt (plain text: Telegram
-does not parse HTML in buttons); every button carries a CallbackData from bot/telegram/callbacks.py."""
+does not parse HTML in buttons); every button carries a CallbackData from bot/telegram/callbacks.py.
+The helpers take `t`, a handler's `ctx.t` (texts in the person's language)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackData
@@ -18,9 +20,15 @@ from aiogram.types import (
 from bot.domain.access import can
 from bot.store.models import County, Person, Project
 from bot.telegram.callbacks import CountyPick, ProjectAction, QuickAction, ReportStep
-from bot.texts import LANGUAGES, Texts, render
+from bot.texts import LANGUAGES, render
 
 Rows = list[list[InlineKeyboardButton]]
+
+
+class Say(Protocol):
+    """`ctx.t`: a text by name, in the person's language."""
+
+    def __call__(self, name: str, /, **values: Any) -> str: ...
 
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -38,13 +46,13 @@ def chunked(buttons: Sequence[InlineKeyboardButton], width: int) -> Rows:
 MENU_BUTTONS = ("menu_report", "menu_list", "menu_nochange", "menu_help")
 
 
-def main_menu(texts: Texts, lang: str, person: Person) -> ReplyKeyboardMarkup:
+def main_menu(t: Say, person: Person) -> ReplyKeyboardMarkup:
     """The keyboard under the input field: the everyday actions of this person's role."""
     reporter = can(person.role, person.county_id, "report", person.county_id)
-    first = [texts(lang, "buttons.menu_report"), texts(lang, "buttons.menu_list")] if reporter else [
-        texts(lang, "buttons.menu_list")]
-    second = [texts(lang, "buttons.menu_nochange"), texts(lang, "buttons.menu_help")] if reporter else [
-        texts(lang, "buttons.menu_help")]
+    first = [t("buttons.menu_report"), t("buttons.menu_list")] if reporter else [
+        t("buttons.menu_list")]
+    second = [t("buttons.menu_nochange"), t("buttons.menu_help")] if reporter else [
+        t("buttons.menu_help")]
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=t) for t in first], [KeyboardButton(text=t) for t in second]],
         resize_keyboard=True,
@@ -62,46 +70,40 @@ class MenuButton(Filter):
         return message.text is not None and message.text.strip() in self.labels
 
 
-def card_keyboard(
-    texts: Texts, lang: str, person: Person, project: Project, *, undo: bool = False
-) -> InlineKeyboardMarkup:
+def card_keyboard(t: Say, person: Person, project: Project, *, undo: bool = False) -> InlineKeyboardMarkup:
     rows: Rows = [[
-        button(texts(lang, "buttons.card_timeline"), ProjectAction(action="dossier", project_id=project.id)),
-        button(texts(lang, "buttons.card_file"), ProjectAction(action="file", project_id=project.id)),
+        button(t("buttons.card_timeline"), ProjectAction(action="dossier", project_id=project.id)),
+        button(t("buttons.card_file"), ProjectAction(action="file", project_id=project.id)),
     ]]
     if can(person.role, person.county_id, "report", project.county_id):
         rows.append([
-            button(texts(lang, "buttons.card_report"), ProjectAction(action="report", project_id=project.id)),
-            button(texts(lang, "buttons.card_nochange"), ProjectAction(action="nochange", project_id=project.id)),
+            button(t("buttons.card_report"), ProjectAction(action="report", project_id=project.id)),
+            button(t("buttons.card_nochange"), ProjectAction(action="nochange", project_id=project.id)),
         ])
     if undo:
-        rows.append([button(texts(lang, "buttons.undo"), QuickAction(action="undo", project_id=project.id))])
+        rows.append([button(t("buttons.undo"), QuickAction(action="undo", project_id=project.id))])
     return inline(rows)
 
 
-def county_keyboard(
-    texts: Texts, lang: str, counties: Iterable[County], purpose: str, role: str = ""
-) -> InlineKeyboardMarkup:
+def county_keyboard(t: Say, counties: Iterable[County], purpose: str, role: str = "") -> InlineKeyboardMarkup:
     buttons = [
-        button(texts(lang, "buttons.county", county=c.name), CountyPick(purpose=purpose, county_id=c.id, role=role))
+        button(t("buttons.county", county=c.name), CountyPick(purpose=purpose, county_id=c.id, role=role))
         for c in counties
     ]
     return inline(chunked(buttons, 3))
 
 
-def pager(
-    texts: Texts, lang: str, page: int, pages: int, make: Callable[[int], CallbackData]
-) -> list[InlineKeyboardButton]:
+def pager(t: Say, page: int, pages: int, make: Callable[[int], CallbackData]) -> list[InlineKeyboardButton]:
     """‹ n/m › buttons; `make(page)` builds the CallbackData of a page."""
     if pages <= 1:
         return []
     row = []
     if page > 0:
-        row.append(button(texts(lang, "buttons.prev"), make(page - 1)))
+        row.append(button(t("buttons.prev"), make(page - 1)))
     if page < pages - 1:
-        row.append(button(texts(lang, "buttons.next", page=page + 2, pages=pages), make(page + 1)))
+        row.append(button(t("buttons.next", page=page + 2, pages=pages), make(page + 1)))
     return row
 
 
-def cancel_row(texts: Texts, lang: str) -> list[InlineKeyboardButton]:
-    return [button(texts(lang, "buttons.cancel"), ReportStep(step="cancel"))]
+def cancel_row(t: Say) -> list[InlineKeyboardButton]:
+    return [button(t("buttons.cancel"), ReportStep(step="cancel"))]

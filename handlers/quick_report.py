@@ -5,23 +5,19 @@ What is saved at once: a report the parser understood completely, that goes nowh
 reaches no milestone. Everything else is shown back as understood, with buttons to confirm or
 correct: a milestone reached, progress going backwards, a completed project reopening, a photo
 without words, a message without a project. Nothing is saved on a guess. Reports waiting for a
-button live in the dialog data under "quick" (database or Redis), so they survive a restart; the
-saved report carries the Telegram update id of the message, so confirming twice saves once."""
+button live in the dialog data under "quick" (database or Redis; handlers/quick_pending.py), so they
+survive a restart; the saved report carries the Telegram update id of the message, so confirming twice
+saves once."""
 
 from __future__ import annotations
 
-import secrets
-from decimal import Decimal
 from typing import Any
 
-from aiogram import Bot, F
+from aiogram import F
 from aiogram.filters import Command, Filter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, Update
-from sqlalchemy.ext.asyncio import AsyncSession
+from aiogram.types import CallbackQuery, Message
 
-from bot.config import Settings
-from bot.domain.clock import Clock
 from bot.domain.periods import period_of
 from bot.domain.report_parser import ParsedReport, ProblemCode, find_codes, parse_report
 from bot.domain.states import ProjectStatus
@@ -37,26 +33,25 @@ from bot.services.reports import (
     save_report,
     undo_report,
 )
-from bot.store.models import Person, Photo, Project, Report
+from bot.store.models import Photo, Project, Report
 from bot.telegram.callbacks import ProjectAction, QuickAction
-from bot.texts import Texts
 from handlers.cards import send_card
 from handlers.common import RouterSpec, answer
+from handlers.context import Ctx
 from handlers.keyboards import MenuButton, Rows, button, chunked, inline
 from handlers.photos import as_dict, forget_photos, from_dicts, keep_photo, largest, move_photos, too_big
+from handlers.quick_pending import from_pending, hold, remember_album, take, to_pending
 
 router = RouterSpec("quick_report")
 REPORT = {"access": "report"}
-KEEP_PENDING = 10  # reports waiting for a button, per person
-KEEP_ALBUMS = 5
 MAX_PICK = 30  # project buttons offered when a message names none
 UNSORTED = "_unsorted"  # photos whose project is not known yet
 
 
-async def _bot_message_text(message: Message, bot: Bot) -> str | None:
+async def _bot_message_text(message: Message) -> str | None:
     """The text of the bot message this one replies to (a reminder, a card), if it is one."""
-    replied = message.reply_to_message
-    if replied is None or replied.from_user is None or replied.from_user.id != (await bot.me()).id:
+    replied, bot = message.reply_to_message, message.bot
+    if replied is None or bot is None or replied.from_user is None or replied.from_user.id != (await bot.me()).id:
         return None
     return replied.text or replied.caption or ""
 
@@ -69,7 +64,7 @@ class WithCode(Filter):
     """A message about exactly one project: its code in the text, or else in the bot message it
     replies to. Injects `code` (then AccessMiddleware loads and authorizes the project)."""
 
-    async def __call__(self, message: Message, bot: Bot) -> bool | dict[str, Any]:
+    async def __call__(self, message: Message) -> bool | dict[str, Any]:
         text = _report_text(message)
         if text.startswith("/"):
             return False
@@ -78,7 +73,7 @@ class WithCode(Filter):
             return {"code": codes[0]}
         if codes:
             return False
-        replied = await _bot_message_text(message, bot)
+        replied = await _bot_message_text(message)
         replied_codes = find_codes(replied) if replied else []
         return {"code": replied_codes[0]} if len(replied_codes) == 1 else False
 
@@ -87,11 +82,11 @@ class WithoutCode(Filter):
     """A report that does not say which project (or names several): injects `candidates`, the codes
     to choose from (those of the replied message, or none: then the person's own projects)."""
 
-    async def __call__(self, message: Message, bot: Bot) -> bool | dict[str, Any]:
+    async def __call__(self, message: Message) -> bool | dict[str, Any]:
         text = _report_text(message)
         if text.startswith("/"):
             return False
-        replied = await _bot_message_text(message, bot)
+        replied = await _bot_message_text(message)
         replied_codes = find_codes(replied) if replied else []
         if len(replied_codes) > 1 and not find_codes(text):
             return {"candidates": replied_codes}
@@ -102,75 +97,21 @@ class WithoutCode(Filter):
         return {"candidates": []} if looks_like_report or message.photo else False
 
 
-# --- pending reports -----------------------------------------------------------------------------
-
-def _to_pending(data: ReportInput) -> dict[str, Any]:
-    return {
-        "status": data.status, "progress": data.progress,
-        "investment_done": str(data.investment_done) if data.investment_done is not None else None,
-        "milestone_ids": list(data.milestone_ids), "text": data.text, "no_change": data.no_change,
-        "photos": [as_dict(p) for p in data.photos],
-    }
-
-
-def _from_pending(item: dict[str, Any]) -> ReportInput:
-    investment = item.get("investment_done")
-    return ReportInput(
-        status=item.get("status"), progress=item.get("progress"),
-        investment_done=Decimal(investment) if investment is not None else None,
-        milestone_ids=tuple(item.get("milestone_ids") or ()), text=item.get("text") or "",
-        no_change=bool(item.get("no_change")), photos=from_dicts(item.get("photos") or []),
-    )
-
-
-async def _hold(state: FSMContext, item: dict[str, Any]) -> str:
-    data = await state.get_data()
-    pending = dict(data.get("quick") or {})
-    token = secrets.token_hex(4)
-    pending[token] = item
-    data["quick"] = dict(list(pending.items())[-KEEP_PENDING:])
-    await state.set_data(data)
-    return token
-
-
-async def _take(state: FSMContext, token: str) -> dict[str, Any] | None:
-    data = await state.get_data()
-    pending = dict(data.get("quick") or {})
-    item = pending.pop(token, None)
-    data["quick"] = pending
-    await state.set_data(data)
-    return item
-
-
-async def _remember_album(state: FSMContext, group: str | None, value: dict[str, Any]) -> None:
-    if not group:
-        return
-    data = await state.get_data()
-    albums = dict(data.get("albums") or {})
-    albums[group] = value
-    data["albums"] = dict(list(albums.items())[-KEEP_ALBUMS:])
-    await state.set_data(data)
-
-
 # --- the shared path -----------------------------------------------------------------------------
 
 class Reply:
-    """What every step of a one-message report needs, bundled once per update."""
+    """The event being answered, the handler's `ctx` and the person's dialog data (`state`), for the
+    steps of a one-message report."""
 
-    def __init__(self, event: Message | CallbackQuery, person: Person, session: AsyncSession, state: FSMContext,
-                 settings: Settings, texts: Texts, lang: str, clock: Clock) -> None:
-        self.event, self.person, self.session, self.state = event, person, session, state
-        self.settings, self.texts, self.lang, self.clock = settings, texts, lang, clock
-
-    def t(self, name: str, **context: Any) -> str:
-        return self.texts(self.lang, name, **context)
+    def __init__(self, event: Message | CallbackQuery, ctx: Ctx, state: FSMContext) -> None:
+        self.event, self.ctx, self.state = event, ctx, state
+        self.t = ctx.t
 
     async def say(self, name: str, rows: Rows | None = None, **context: Any) -> None:
         await answer(self.event, self.t(name, **context), inline(rows) if rows else None)
 
     async def card(self, project: Project, header: str, *, saved: Report | None = None) -> None:
-        await send_card(self.event, project, self.person, self.session, self.settings, self.texts, self.lang,
-                        self.clock, undo=saved is not None, header=header, saved=saved)
+        await send_card(self.event, project, self.ctx, undo=saved is not None, header=header, saved=saved)
 
 
 def _understood(project: Project, data: ReportInput | ParsedReport, milestones: list[str]) -> dict[str, Any]:
@@ -201,7 +142,7 @@ async def process(r: Reply, project: Project, raw: str, photos: tuple[PhotoInput
     data = ReportInput(status=parsed.status, progress=parsed.progress, milestone_ids=tuple(ids), text=parsed.note,
                        no_change=parsed.no_change, photos=photos)
     if data.no_change and await _reported(r, project):
-        period = period_of(r.clock(), r.settings.tz)
+        period = period_of(r.ctx.now(), r.ctx.settings.tz)
         await r.card(project, r.t("quick.already_reported", code=project.code, period=period))
         return
     rejected = check(project, data)
@@ -216,7 +157,8 @@ async def process(r: Reply, project: Project, raw: str, photos: tuple[PhotoInput
 
 
 async def _reported(r: Reply, project: Project) -> bool:
-    return bool(await reported_project_ids(r.session, period_of(r.clock(), r.settings.tz), [project.id]))
+    ctx = r.ctx
+    return bool(await reported_project_ids(ctx.session, period_of(ctx.now(), ctx.settings.tz), [project.id]))
 
 
 def _guided_rows(r: Reply, project: Project) -> Rows:
@@ -225,8 +167,8 @@ def _guided_rows(r: Reply, project: Project) -> Rows:
 
 async def _ask_confirm(r: Reply, project: Project, data: ReportInput, update_id: int, reasons: list[str],
                        group: str | None) -> None:
-    token = await _hold(r.state, {"code": project.code, "input": _to_pending(data), "update_id": update_id})
-    await _remember_album(r.state, group, {"token": token})
+    token = await hold(r.state, {"code": project.code, "input": to_pending(data), "update_id": update_id})
+    await remember_album(r.state, group, {"token": token})
     rows: Rows = [[button(r.t("buttons.save"), QuickAction(action="save", token=token, project_id=project.id)),
                    button(r.t("buttons.cancel"), QuickAction(action="cancel", token=token, project_id=project.id))]]
     names = {m.id: m.name for m in project.milestones}
@@ -247,38 +189,39 @@ async def _explain(r: Reply, project: Project, parsed: ParsedReport, problems: l
             fix = r.t("buttons.quick_mark_completed"), ReportInput(status=ProjectStatus.COMPLETED, text=parsed.note,
                                                                    photos=photos)
         if fix is not None and not check(project, fix[1]):
-            token = await _hold(r.state, {"code": project.code, "input": _to_pending(fix[1]), "update_id": update_id})
+            token = await hold(r.state, {"code": project.code, "input": to_pending(fix[1]), "update_id": update_id})
             rows.append([button(fix[0], QuickAction(action="fix", token=token, project_id=project.id))])
     rows += _guided_rows(r, project)
     await r.say("quick.problems", rows, u=understood, problems=[{"code": p.code.value, **p.detail} for p in problems])
 
 
 async def _save(r: Reply, project: Project, data: ReportInput, update_id: int, group: str | None = None) -> None:
+    ctx = r.ctx
     try:
-        report = await save_report(r.session, project, data, person_id=r.person.id, now=r.clock(), tz=r.settings.tz,
-                                   update_id=update_id)
+        report = await save_report(ctx.session, project, data, person_id=ctx.bound.id, now=ctx.now(),
+                                   tz=ctx.settings.tz, update_id=update_id)
     except ReportRejected as exc:
         await r.say("quick.rejected", _guided_rows(r, project), reason=exc.code)
         return
     if report is None:
         await r.card(project, r.t("quick.duplicate"))
         return
-    await _remember_album(r.state, group, {"report_id": report.id, "code": project.code})
+    await remember_album(r.state, group, {"report_id": report.id, "code": project.code})
     name = "quick.no_change_saved" if data.no_change else "quick.saved"
     await r.card(project, r.t(name, code=project.code, period=report.period, photos=len(data.photos),
-                              undo_minutes=r.settings.undo_minutes), saved=report)
+                              undo_minutes=ctx.settings.undo_minutes), saved=report)
 
 
-async def _photos_of(message: Message, bot: Bot, settings: Settings, code: str, clock: Clock,
-                     r: Reply) -> tuple[PhotoInput, ...] | None:
+async def _photos_of(message: Message, code: str, r: Reply) -> tuple[PhotoInput, ...] | None:
     """The message's photo kept for `code`; None (after saying why) when it is too big."""
-    photo = largest(message)
+    photo, settings = largest(message), r.ctx.settings
     if photo is None:
         return ()
     if too_big(photo, settings):
         await r.say("help.photo_too_big", max_mb=settings.max_photo_mb)
         return None
-    return (await keep_photo(bot, photo, settings, code, clock()),)
+    assert message.bot is not None
+    return (await keep_photo(message.bot, photo, settings, code, r.ctx.now()),)
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -294,21 +237,18 @@ class KnownAlbum(Filter):
 
 
 @router.message(KnownAlbum(), flags=REPORT)
-async def album_photo(
-    message: Message, album: dict[str, Any], bot: Bot, person: Person, session: AsyncSession, state: FSMContext,
-    settings: Settings, texts: Texts, lang: str, clock: Clock,
-) -> None:
-    r = Reply(message, person, session, state, settings, texts, lang, clock)
+async def album_photo(message: Message, album: dict[str, Any], ctx: Ctx, state: FSMContext) -> None:
+    r = Reply(message, ctx, state)
     data = await state.get_data()
     item = (data.get("quick") or {}).get(album.get("token", ""))
     code = album.get("code") or (item or {}).get("code") or UNSORTED
-    photos = await _photos_of(message, bot, settings, code, clock, r)
+    photos = await _photos_of(message, code, r)
     if not photos:
         return
     if "report_id" in album:  # the report is saved: the photo joins it as evidence
-        session.add(Photo(report_id=album["report_id"], file_id=photos[0].file_id,
-                          file_unique_id=photos[0].file_unique_id, path=photos[0].path))
-        await session.commit()
+        ctx.session.add(Photo(report_id=album["report_id"], file_id=photos[0].file_id,
+                              file_unique_id=photos[0].file_unique_id, path=photos[0].path))
+        await ctx.session.commit()
         await r.say("quick.photo_added", code=code)
         return
     if item is None:
@@ -321,85 +261,75 @@ async def album_photo(
 
 
 @router.message(F.text | F.photo, WithCode(), flags=REPORT)
-async def report_with_code(
-    message: Message, project: Project, bot: Bot, person: Person, session: AsyncSession, state: FSMContext,
-    settings: Settings, texts: Texts, lang: str, clock: Clock, event_update: Update,
-) -> None:
-    r = Reply(message, person, session, state, settings, texts, lang, clock)
-    photos = await _photos_of(message, bot, settings, project.code, clock, r)
+async def report_with_code(message: Message, project: Project, ctx: Ctx, state: FSMContext) -> None:
+    r = Reply(message, ctx, state)
+    photos = await _photos_of(message, project.code, r)
     if photos is None:
         return
-    await process(r, project, _report_text(message), photos, event_update.update_id, message.media_group_id)
+    await process(r, project, _report_text(message), photos, ctx.update_id, message.media_group_id)
 
 
 @router.message(F.text | F.photo, WithoutCode(), flags=REPORT)
-async def report_without_code(
-    message: Message, candidates: list[str], bot: Bot, person: Person, session: AsyncSession, state: FSMContext,
-    settings: Settings, texts: Texts, lang: str, clock: Clock, event_update: Update,
-) -> None:
+async def report_without_code(message: Message, candidates: list[str], ctx: Ctx, state: FSMContext) -> None:
     """Ask which project, with a button each; the report waits (its photo already kept)."""
-    r = Reply(message, person, session, state, settings, texts, lang, clock)
+    r = Reply(message, ctx, state)
+    county_id = ctx.bound.county_id
     if candidates:
-        projects = await projects_by_codes(session, candidates)
+        projects = await projects_by_codes(ctx.session, candidates)
     else:
-        projects = await county_projects(session, person.county_id) if person.county_id is not None else []
+        projects = await county_projects(ctx.session, county_id) if county_id is not None else []
     projects = projects[:MAX_PICK]
     codes = [p.code for p in projects]
-    photos = await _photos_of(message, bot, settings, UNSORTED, clock, r)
+    photos = await _photos_of(message, UNSORTED, r)
     if photos is None:
         return
     if not codes:
         await r.say("quick.which_project", codes=[])
         return
-    token = await _hold(state, {"raw": _report_text(message), "photos": [as_dict(p) for p in photos],
-                                "update_id": event_update.update_id, "group": message.media_group_id})
-    await _remember_album(state, message.media_group_id, {"token": token})
+    token = await hold(state, {"raw": _report_text(message), "photos": [as_dict(p) for p in photos],
+                                "update_id": ctx.update_id, "group": message.media_group_id})
+    await remember_album(state, message.media_group_id, {"token": token})
     rows = chunked([button(p.code, QuickAction(action="pick", token=token, project_id=p.id)) for p in projects], 3)
     await r.say("quick.which_project", rows, codes=codes)
 
 
 @router.message(MenuButton("menu_nochange"), flags=REPORT)
-async def no_change_menu(
-    message: Message, person: Person, session: AsyncSession, settings: Settings, texts: Texts, lang: str,
-    clock: Clock,
-) -> None:
+async def no_change_menu(message: Message, ctx: Ctx) -> None:
     """本月无变化 from the menu: the projects still without this month's update, a button each."""
-    if person.county_id is None:
-        await answer(message, texts(lang, "quick.which_project", codes=[]))
+    county_id = ctx.bound.county_id
+    if county_id is None:
+        await answer(message, ctx.t("quick.which_project", codes=[]))
         return
-    projects = [p for p in await county_projects(session, person.county_id) if p.status != ProjectStatus.COMPLETED]
-    done = await reported_project_ids(session, period_of(clock(), settings.tz), [p.id for p in projects])
+    projects = [p for p in await county_projects(ctx.session, county_id) if p.status != ProjectStatus.COMPLETED]
+    done = await reported_project_ids(ctx.session, period_of(ctx.now(), ctx.settings.tz), [p.id for p in projects])
     missing = [p for p in projects if p.id not in done][:MAX_PICK]
-    rows = [[button(texts(lang, "buttons.project", code=p.code, title=p.name),
+    rows = [[button(ctx.t("buttons.project", code=p.code, title=p.name),
                     ProjectAction(action="nochange", project_id=p.id))] for p in missing]
-    await answer(message, texts(lang, "quick.no_change_choose", count=len(missing)), inline(rows) if rows else None)
+    await answer(message, ctx.t("quick.no_change_choose", count=len(missing)), inline(rows) if rows else None)
 
 
 # --- buttons -------------------------------------------------------------------------------------
 
 @router.callback_query(ProjectAction.filter(F.action == "nochange"), flags=REPORT)
-async def no_change(
-    query: CallbackQuery, project: Project, person: Person, session: AsyncSession, state: FSMContext,
-    settings: Settings, texts: Texts, lang: str, clock: Clock, event_update: Update,
-) -> None:
-    r = Reply(query, person, session, state, settings, texts, lang, clock)
+async def no_change(query: CallbackQuery, project: Project, ctx: Ctx, state: FSMContext) -> None:
+    r = Reply(query, ctx, state)
     if await _reported(r, project):
-        await r.card(project, r.t("quick.already_reported", code=project.code, period=period_of(clock(), settings.tz)))
+        await r.card(project, r.t("quick.already_reported", code=project.code,
+                                  period=period_of(ctx.now(), ctx.settings.tz)))
         return
-    await _save(r, project, ReportInput(no_change=True), event_update.update_id)
+    await _save(r, project, ReportInput(no_change=True), ctx.update_id)
 
 
 @router.callback_query(QuickAction.filter(F.action.in_({"save", "fix"})), flags=REPORT)
 async def confirmed(
-    query: CallbackQuery, callback_data: QuickAction, project: Project, person: Person, session: AsyncSession,
-    state: FSMContext, settings: Settings, texts: Texts, lang: str, clock: Clock,
+    query: CallbackQuery, callback_data: QuickAction, project: Project, ctx: Ctx, state: FSMContext
 ) -> None:
-    r = Reply(query, person, session, state, settings, texts, lang, clock)
-    item = await _take(state, callback_data.token)
+    r = Reply(query, ctx, state)
+    item = await take(state, callback_data.token)
     if item is None or item.get("code") != project.code:
         await r.say("quick.expired")
         return
-    data = _from_pending(item["input"])
+    data = from_pending(item["input"])
     reasons = needs_confirmation(project, data)
     if callback_data.action == "fix" and reasons:  # a correction that goes backwards: one more look
         await _ask_confirm(r, project, data, item["update_id"], reasons, None)
@@ -408,44 +338,39 @@ async def confirmed(
 
 
 @router.callback_query(QuickAction.filter(F.action == "pick"), flags=REPORT)
-async def picked(
-    query: CallbackQuery, callback_data: QuickAction, project: Project, bot: Bot, person: Person,
-    session: AsyncSession, state: FSMContext, settings: Settings, texts: Texts, lang: str, clock: Clock,
-) -> None:
-    r = Reply(query, person, session, state, settings, texts, lang, clock)
-    item = await _take(state, callback_data.token)
+async def picked(query: CallbackQuery, callback_data: QuickAction, project: Project, ctx: Ctx,
+                 state: FSMContext) -> None:
+    r = Reply(query, ctx, state)
+    item = await take(state, callback_data.token)
     if item is None or "raw" not in item:
         await r.say("quick.expired")
         return
-    photos = move_photos(settings, from_dicts(item.get("photos") or []), project.code)
+    photos = move_photos(ctx.settings, from_dicts(item.get("photos") or []), project.code)
     await process(r, project, item["raw"], photos, item["update_id"], item.get("group"))
 
 
 @router.callback_query(QuickAction.filter(F.action == "cancel"))
-async def cancelled(query: CallbackQuery, callback_data: QuickAction, state: FSMContext, settings: Settings,
-                    texts: Texts, lang: str) -> None:
-    item = await _take(state, callback_data.token)
+async def cancelled(query: CallbackQuery, callback_data: QuickAction, ctx: Ctx, state: FSMContext) -> None:
+    item = await take(state, callback_data.token)
     if item is not None:
-        forget_photos(settings, (item.get("input") or item).get("photos") or [])
-    await answer(query, texts(lang, "quick.cancelled"))
+        forget_photos(ctx.settings, (item.get("input") or item).get("photos") or [])
+    await answer(query, ctx.t("quick.cancelled"))
 
 
 # --- undo ----------------------------------------------------------------------------------------
 
 @router.message(Command("undo"), flags=REPORT)
 @router.callback_query(QuickAction.filter(F.action == "undo"), flags=REPORT)
-async def undo(
-    event: Message | CallbackQuery, person: Person, session: AsyncSession, state: FSMContext, settings: Settings,
-    texts: Texts, lang: str, clock: Clock, project: Project | None = None,
-) -> None:
-    r = Reply(event, person, session, state, settings, texts, lang, clock)
-    report = await last_undoable(session, person.id, now=clock(), window_minutes=settings.undo_minutes)
+async def undo(event: Message | CallbackQuery, ctx: Ctx, state: FSMContext, project: Project | None = None) -> None:
+    r = Reply(event, ctx, state)
+    person, minutes = ctx.bound, ctx.settings.undo_minutes
+    report = await last_undoable(ctx.session, person.id, now=ctx.now(), window_minutes=minutes)
     if report is None or (project is not None and report.project_id != project.id):
-        await r.say("quick.nothing_to_undo", minutes=settings.undo_minutes)
+        await r.say("quick.nothing_to_undo", minutes=minutes)
         return
-    target = project or await session.get_one(Project, report.project_id)
+    target = project or await ctx.session.get_one(Project, report.project_id)
     try:
-        await undo_report(session, report, person_id=person.id, now=clock(), tz=settings.tz)
+        await undo_report(ctx.session, report, person_id=person.id, now=ctx.now(), tz=ctx.settings.tz)
     except ReportRejected:
         await r.say("quick.undo_superseded", code=target.code)
         return

@@ -14,6 +14,12 @@ Decisions the templates rely on (see also the ``ProblemCode`` docstrings):
 * Inferred values are flagged: ``inferred_status`` (progress > 0 -> started, 100 -> completed) and
   ``inferred_progress`` (completed -> 100).  0% infers nothing; not_started implies no progress value.
 * The note comes from the NFKC-normalised text, so full-width punctuation appears in ASCII form.
+
+A number typed on its own, as the answer to one question (the guided report's progress or investment),
+is read by ``parse_progress`` and ``parse_amount``: the same normalisation, none of the report grammar.
+
+Over 400 lines on purpose: the patterns, the tokenizer and the rules that combine their tokens are read
+together; split apart, each would need the others open to be understood.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -318,6 +324,40 @@ def _progress_value(token: str) -> Decimal:
 
 def _as_number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+_TYPED_UNITS = ("万元", "万", "percent")
+MAX_AMOUNT = Decimal("1e12")  # 万元: far beyond any project; keeps the stored figure a sane size
+
+
+def _typed_number(text: str) -> Decimal | None:
+    """A number typed on its own: full-width digits (８５), thousands commas, a trailing % or unit."""
+    cleaned = normalize(text).rstrip("%").replace(",", "")
+    for unit in _TYPED_UNITS:
+        cleaned = cleaned.removesuffix(unit).strip()
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def parse_progress(text: str) -> int | None:
+    """Progress typed as a whole percentage 0–100 ("85", "85%", "８５％", "85.0"); None for anything else
+    (a fraction, a number out of range, words)."""
+    value = _typed_number(text)
+    if value is None or value != value.to_integral_value() or not 0 <= value <= 100:
+        return None
+    return int(value)
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """An amount of money in 万元 ("860.5", "1,200", "860.5万元", "８６０．５"), to the cent; None when it is
+    not a number, negative, or not below MAX_AMOUNT."""
+    value = _typed_number(text)
+    if value is None or value < 0 or value >= MAX_AMOUNT:
+        return None
+    return value.quantize(Decimal("0.01"))
 
 
 # --- note --------------------------------------------------------------------------------------
