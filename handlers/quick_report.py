@@ -21,7 +21,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.domain.periods import period_of
 from bot.domain.report_parser import ParsedReport, ProblemCode, find_codes, parse_report
 from bot.domain.states import ProjectStatus
-from bot.services.project_views import county_projects, projects_by_codes
+from bot.services.project_views import county_projects, project_by_code, projects_by_codes
 from bot.services.reports import (
     PhotoInput,
     ReportInput,
@@ -62,9 +62,13 @@ def _report_text(message: Message) -> str:
 
 class WithCode(Filter):
     """A message about exactly one project: its code in the text, or else in the bot message it
-    replies to. Injects `code` (then AccessMiddleware loads and authorizes the project)."""
+    replies to. Injects `code` (then AccessMiddleware loads and authorizes the project).
 
-    async def __call__(self, message: Message) -> bool | dict[str, Any]:
+    A code of another shape than `JZ-017` (Chinese, `A.B_1`: README "Project codes") cannot be told from
+    words inside free text; written first, as the message's first word, it is looked up, and the rest is
+    the report (`report_text`)."""
+
+    async def __call__(self, message: Message, ctx: Ctx) -> bool | dict[str, Any]:
         text = _report_text(message)
         if text.startswith("/"):
             return False
@@ -73,6 +77,9 @@ class WithCode(Filter):
             return {"code": codes[0]}
         if codes:
             return False
+        words = text.split(maxsplit=1)
+        if words and (project := await project_by_code(ctx.session, words[0])) is not None:
+            return {"code": project.code, "report_text": words[1] if len(words) > 1 else ""}
         replied = await _bot_message_text(message)
         replied_codes = find_codes(replied) if replied else []
         return {"code": replied_codes[0]} if len(replied_codes) == 1 else False
@@ -261,12 +268,15 @@ async def album_photo(message: Message, album: dict[str, Any], ctx: Ctx, state: 
 
 
 @router.message(F.text | F.photo, WithCode(), flags=REPORT)
-async def report_with_code(message: Message, project: Project, ctx: Ctx, state: FSMContext) -> None:
+async def report_with_code(
+    message: Message, project: Project, ctx: Ctx, state: FSMContext, report_text: str | None = None
+) -> None:
     r = Reply(message, ctx, state)
     photos = await _photos_of(message, project.code, r)
     if photos is None:
         return
-    await process(r, project, _report_text(message), photos, ctx.update_id, message.media_group_id)
+    text = _report_text(message) if report_text is None else report_text
+    await process(r, project, text, photos, ctx.update_id, message.media_group_id)
 
 
 @router.message(F.text | F.photo, WithoutCode(), flags=REPORT)

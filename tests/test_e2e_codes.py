@@ -62,4 +62,11 @@ async def test_a_county_of_odd_codes_lists_opens_and_serves_every_button(
         saved = await contact.says("ｈｃ－００３ ６０％")
         assert "已保存 HC-003" in text_of(saved)
         assert (await project_row(db, "HC-003")).progress == 60
+        # a code of another shape, written first, reports too (in any spelling of it)
+        saved = await contact.says(f"{LONG_CJK} 70% 河道清淤完成")
+        assert f"已保存 {LONG_CJK}" in text_of(saved)
+        assert (await project_row(db, LONG_CJK)).progress == 70
+        saved = await contact.says("ａ.ｂ_１ 已开工 65%")
+        assert "已保存 A.B_1" in text_of(saved)
+        assert (await project_row(db, "A.B_1")).progress == 65
     assert fake.rejected == []
