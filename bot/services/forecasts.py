@@ -1,0 +1,90 @@
+"""Each project's progress readings, read from the dossier in two set-based queries, and its forecast
+(bot.domain.forecast) on a day: for the card, the digest, the bulletin and the cockpit alike.
+
+A reading is the progress known on a day: the ledger's when the project was created by an import, each
+import that changed it, and each report that counts (progress or 本月无变化, not undone) with the
+progress in effect once it was saved."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from bot.domain.forecast import Forecast, Reading, forecast
+from bot.ledger.scan import ProjectFacts
+from bot.services.reports import counting
+from bot.store.models import Change, Report
+
+
+def _in(column: InstrumentedAttribute[int], ids: Sequence[int] | None) -> ColumnElement[bool]:
+    return true() if ids is None else column.in_(list(ids))
+
+
+async def readings(
+    session: AsyncSession, current: Mapping[int, int], tz: ZoneInfo, *, ids: Sequence[int] | None = None
+) -> dict[int, list[Reading]]:
+    """The readings of the projects in `current` (project id → its progress now), oldest first."""
+    changes = await session.execute(
+        select(Change.project_id, Change.at, Change.source, Change.old, Change.new)
+        .where(or_(Change.field == "progress", and_(Change.source == "create", Change.field == "name")),
+               _in(Change.project_id, ids))
+        .order_by(Change.project_id, Change.at, Change.id)
+    )
+    created: dict[int, dt.datetime] = {}
+    steps: dict[int, list[tuple[dt.datetime, int, str]]] = defaultdict(list)  # (at, progress after, source)
+    first_old: dict[int, int] = {}
+    for pid, at, source, old, new in changes:
+        if source == "create":
+            created.setdefault(pid, at)
+            continue
+        first_old.setdefault(pid, int(old or 0))
+        steps[pid].append((at, int(new or 0), source))
+    reports = await session.execute(
+        select(Report.project_id, Report.created_at)
+        .where(counting(), _in(Report.project_id, ids))
+    )
+    reported: dict[int, list[dt.datetime]] = defaultdict(list)
+    for pid, at in reports:
+        reported[pid].append(at)
+
+    found: dict[int, list[Reading]] = {}
+    for pid, now_progress in current.items():
+        own = steps.get(pid, [])
+        initial = first_old.get(pid, now_progress)
+        times = [at for at, _, _ in own]
+
+        def progress_at(moment: dt.datetime, own: list[tuple[dt.datetime, int, str]] = own,
+                        times: list[dt.datetime] = times, initial: int = initial) -> int:
+            index = bisect.bisect_right(times, moment)
+            return own[index - 1][1] if index else initial
+
+        moments: list[tuple[dt.datetime, int]] = []
+        if pid in created:
+            moments.append((created[pid], progress_at(created[pid])))
+        moments += [(at, value) for at, value, source in own if source == "import"]
+        moments += [(at, progress_at(at)) for at in reported.get(pid, ())]
+        moments.sort(key=lambda item: item[0])
+        found[pid] = [Reading(at.astimezone(tz).date(), value) for at, value in moments]
+    return found
+
+
+async def forecasts(
+    session: AsyncSession, facts: Iterable[ProjectFacts], today: dt.date, tz: ZoneInfo, *, every: bool = False
+) -> dict[int, Forecast]:
+    """The forecast of each project in `facts` on `today`. `every`: the facts are the whole ledger, so the
+    dossier is read without a list of ids."""
+    facts = list(facts)
+    current = {f.id: f.state.progress for f in facts}
+    found = await readings(session, current, tz, ids=None if every else list(current))
+    return {
+        f.id: forecast(status=f.state.status, planned_start=f.state.planned_start,
+                       planned_finish=f.state.planned_finish, readings=found.get(f.id, ()), today=today)
+        for f in facts
+    }
