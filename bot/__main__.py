@@ -27,6 +27,7 @@ COMMANDS = {
     "invite": "people",
     "people": "people",
     "jobs": "jobs",
+    "bulletin": "bulletin",
 }
 
 
@@ -68,6 +69,9 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     run = jobs_sub.add_parser("run", help=h("jobs_run"))
     run.add_argument("name", choices=["reminders", "alerts", "digest"])
     run.add_argument("--at", default=None, metavar=h("metavar_at"), help=h("jobs_at"))
+    bulletin = sub.add_parser("bulletin", help=h("bulletin"))
+    bulletin.add_argument("--month", default=None, metavar=h("metavar_month"), help=h("bulletin_month"))
+    bulletin.add_argument("file", metavar=h("metavar_file"), help=h("bulletin_file"))
     return parser
 
 

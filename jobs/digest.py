@@ -28,6 +28,8 @@ from bot.domain.cycle import cycle_for
 from bot.domain.lights import LightRules
 from bot.domain.periods import at_local
 from bot.ledger.io import export_ledger
+from bot.services.bulletin import Bulletin, due_month, write_docx
+from bot.services.bulletin import build as build_bulletin
 from bot.services.chart import Bar, county_chart
 from bot.services.digest import (
     CITY,
@@ -45,8 +47,10 @@ from bot.telegram.split import split_html
 from jobs.base import JobContext, JobResult
 
 KIND = "digest"
+BULLETIN = "bulletin"  # its outbox key: bulletin:<person>:<month>:0
 LIST_LIMIT = 40  # projects per list in the text; the attached workbook has them all
 STATUS_ORDER = ("completed", "started", "not_started")  # the chart's segments, left to right
+BULLETIN_WITHIN_DAYS = 7  # the digest within a week after a month's deadline carries its bulletin
 
 
 def iso_week(moment: dt.datetime, ctx: JobContext) -> str:
@@ -95,6 +99,7 @@ class _Build:
         self.figures: dict[str, Figures] = {}
         self.files: dict[tuple[str, str, str], str] = {}
         self.folder = Path("outbox") / ctx.local(now).date().isoformat()
+        self.monthly: Bulletin | None = None
 
     def of(self, county_id: int | None) -> Figures:
         scope = CITY if county_id is None else county_scope(county_id)
@@ -122,6 +127,17 @@ class _Build:
             self.files[key] = relative.as_posix()
         return self.files[key]
 
+    async def bulletin(self, month: str, lang: str) -> str:
+        """The month's bulletin (bot.services.bulletin), built once a run and written once per language."""
+        key = (month, lang, "bulletin")
+        if key not in self.files:
+            if self.monthly is None or self.monthly.month != month:
+                self.monthly = await build_bulletin(self.session, month, self.now, self.ctx.settings)
+            relative = self.folder / f"bulletin-{month}-{lang}.docx"
+            await asyncio.to_thread(write_docx, self.monthly, self.ctx.data_dir / relative, lang)
+            self.files[key] = relative.as_posix()
+        return self.files[key]
+
     async def ledger(self, figures: Figures, lang: str) -> str:
         key = (figures.scope, lang, "ledger")
         if key not in self.files:
@@ -131,6 +147,14 @@ class _Build:
             await export_ledger(self.session, target, county_id=figures.county_id, lang=lang)
             self.files[key] = relative.as_posix()
         return self.files[key]
+
+
+def bulletin_month(now: dt.datetime, ctx: JobContext) -> str | None:
+    """The month whose bulletin goes with this week's digest: the first digest after the month's deadline."""
+    due = due_at(now, ctx)
+    month = due_month(due, ctx.settings)
+    after = (ctx.local(due).date() - cycle_for(month, ctx.settings).deadline).days
+    return month if 0 < after <= BULLETIN_WITHIN_DAYS else None
 
 
 def _plain(text: str) -> str:
@@ -160,6 +184,10 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
     unreachable = await unreachable_people(session, names) if any(r.admin for r in waiting) else []
     send_at = ctx.send_after(now)
     deadline = cycle_for(build.data.period, ctx.settings).deadline
+    month = bulletin_month(now, ctx)
+    bulletin_keys = {r.person.id: outbox_key(BULLETIN, r.person.id, month, 0) for r in waiting
+                     if month and r.county_id is None}
+    has_bulletin = set(await session.scalars(select(Outbox.key).where(Outbox.key.in_(list(bulletin_keys.values())))))
     for reader in waiting:
         person, lang = reader.person, ctx.lang(reader.person)
         assert person.telegram_id is not None
@@ -176,13 +204,19 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
                                                 "caption": ctx.render(lang, "digest.ledger_caption", f=figures),
                                                 "filename": _plain(ctx.render(lang, "digest.ledger_filename",
                                                                               f=figures))}))
-        for step, method, payload in messages:
-            if await enqueue(session, key=outbox_key(KIND, person.id, week, step), kind=KIND,
-                             chat_id=person.telegram_id, person_id=person.id, payload=payload, method=method,
-                             not_before=send_at):
+        parts = len(messages) - 2  # the text's; then the chart and the workbook
+        keys = [outbox_key(KIND, person.id, week, step) for step, _, _ in messages]
+        if month and person.id in bulletin_keys and bulletin_keys[person.id] not in has_bulletin:
+            messages.append(("bulletin", "document", {
+                "path": await build.bulletin(month, lang), "caption": ctx.render(lang, "bulletin.caption", month=month),
+                "filename": ctx.render(lang, "bulletin.filename", month=month)}))
+            keys.append(bulletin_keys[person.id])  # once a month, whichever week's digest carried it
+        for key, (_, method, payload) in zip(keys, messages, strict=True):
+            if await enqueue(session, key=key, kind=KIND, chat_id=person.telegram_id, person_id=person.id,
+                             payload=payload, method=method, not_before=send_at):
                 result.queued += 1
         result.add(ctx.render(cli, "cli_digest.queued", person=person.name or str(person.telegram_id),
-                              scope=_plain(ctx.render(cli, "digest.scope", f=figures)), parts=len(messages) - 2))
+                              scope=_plain(ctx.render(cli, "digest.scope", f=figures)), parts=parts))
     return result
 
 
