@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import errors, fallback, guided_report, invite, listing, project, quick_report, start
+from handlers import errors, fallback, guided_report, invite, listing, project, quick_report, start, web
 
 
 def routers() -> list[Router]:
@@ -16,6 +16,7 @@ def routers() -> list[Router]:
         invite.router.build(),
         listing.router.build(),
         project.router.build(),
+        web.router.build(),
         guided_report.router.build(),
         quick_report.router.build(),
         fallback.router.build(),  # catch-alls: last

@@ -16,6 +16,7 @@ from aiogram.types import (
 )
 
 from bot.domain.access import can
+from bot.domain.states import Role
 from bot.store.models import County, Person, Project
 from bot.telegram.callbacks import CountyPick, ProjectAction, QuickAction, ReportStep
 from bot.texts import LANGUAGES, Texts, render
@@ -35,7 +36,7 @@ def chunked(buttons: Sequence[InlineKeyboardButton], width: int) -> Rows:
     return [list(buttons[i : i + width]) for i in range(0, len(buttons), width)]
 
 
-MENU_BUTTONS = ("menu_report", "menu_list", "menu_nochange", "menu_help")
+MENU_BUTTONS = ("menu_report", "menu_list", "menu_nochange", "menu_web", "menu_help")
 
 
 def main_menu(texts: Texts, lang: str, person: Person) -> ReplyKeyboardMarkup:
@@ -45,6 +46,8 @@ def main_menu(texts: Texts, lang: str, person: Person) -> ReplyKeyboardMarkup:
         texts(lang, "buttons.menu_list")]
     second = [texts(lang, "buttons.menu_nochange"), texts(lang, "buttons.menu_help")] if reporter else [
         texts(lang, "buttons.menu_help")]
+    if person.role in (Role.ADMIN, Role.LEADER, Role.COUNTY_LEADER):  # readers of the cockpit (README "Cockpit")
+        second.insert(0, texts(lang, "buttons.menu_web"))
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=t) for t in first], [KeyboardButton(text=t) for t in second]],
         resize_keyboard=True,

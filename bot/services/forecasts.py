@@ -78,11 +78,12 @@ async def readings(
 async def forecasts(
     session: AsyncSession, facts: Iterable[ProjectFacts], today: dt.date, tz: ZoneInfo, *, every: bool = False
 ) -> dict[int, Forecast]:
-    """The forecast of each project in `facts` on `today`. `every`: the facts are the whole ledger, so the
-    dossier is read without a list of ids."""
+    """The forecast of each project in `facts` on `today`. Only unfinished projects with a plan have readings
+    to read; `every`: the facts are the whole ledger, so when all of them need reading no list of ids is sent."""
     facts = list(facts)
-    current = {f.id: f.state.progress for f in facts}
-    found = await readings(session, current, tz, ids=None if every else list(current))
+    wanted = [f for f in facts if f.state.status != "completed" and f.state.planned_start and f.state.planned_finish]
+    current = {f.id: f.state.progress for f in wanted}
+    found = await readings(session, current, tz, ids=None if every and len(wanted) == len(facts) else list(current))
     return {
         f.id: forecast(status=f.state.status, planned_start=f.state.planned_start,
                        planned_finish=f.state.planned_finish, readings=found.get(f.id, ()), today=today)
