@@ -30,6 +30,7 @@ from bot.domain.clock import Clock, utcnow
 from bot.ledger.io import export_ledger
 from bot.services.bulletin import build as build_bulletin
 from bot.services.bulletin import due_month, write_docx
+from bot.services.chart import cjk_font_path
 from bot.services.project_views import project_by_code
 from bot.store.models import Person
 from bot.texts import LANGUAGES, render
@@ -212,6 +213,12 @@ async def stylesheet(request: web.Request) -> web.StreamResponse:
                         headers={"Cache-Control": "public, max-age=3600"})
 
 
+async def cjk_font(request: web.Request) -> web.StreamResponse:
+    """The charts' CJK font (bot.services.chart), for a device without one of its own (see web.css)."""
+    return web.FileResponse(cjk_font_path(), headers={"Cache-Control": "public, max-age=604800",
+                                                      "Content-Type": "font/otf"})
+
+
 async def miniapp(request: web.Request) -> web.StreamResponse:
     return _html(render(_lang(request), "web_common.miniapp"))
 
@@ -250,6 +257,7 @@ def make_app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
     app.router.add_get("/download/ledger.xlsx", ledger_file)
     app.router.add_get("/download/bulletin.docx", bulletin_file)
     app.router.add_get("/static/web.css", stylesheet)
+    app.router.add_get("/static/cjk.otf", cjk_font)
     app.router.add_get("/app", miniapp)
     app.router.add_post("/app/session", miniapp_session)
     return app

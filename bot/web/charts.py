@@ -44,7 +44,9 @@ def trend_chart(points: Sequence[TrendPoint]) -> TrendChart:
     dots = [(x(i), _y(p.totals.completion_rate), _y(p.totals.start_rate), p.month, p.totals.completion_rate,
              p.totals.start_rate) for i, p in enumerate(points)]
     every = max(1, -(-len(points) // 8))  # at most about eight month labels
-    ticks = [(x(i), p.month) for i, p in enumerate(points) if i % every == 0 or i == len(points) - 1]
+    last = len(points) - 1
+    # the last month always, and no label crowding it
+    ticks = [(x(i), p.month) for i, p in enumerate(points) if (i % every == 0 and last - i >= every) or i == last]
     return TrendChart(completion=" ".join(f"{d[0]},{d[1]}" for d in dots),
                       start=" ".join(f"{d[0]},{d[2]}" for d in dots), dots=dots, ticks_x=ticks, ticks_y=_ticks_y())
 
