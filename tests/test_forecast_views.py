@@ -11,7 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.demo.fake_telegram.html_check import html_to_text
+from bot.domain.forecast import forecast
 from bot.domain.lights import LightRules
+from bot.ledger.scan import load_project_facts
+from bot.services.forecasts import forecasts, readings
 from bot.services.project_views import project_by_code, project_card
 from bot.services.reports import ReportInput, save_report, undo_report
 from bot.store.models import Change, Outbox, Person, Report
@@ -114,3 +117,30 @@ async def test_the_digest_lists_projects_forecast_over_a_month_late(
     assert section.startswith("（1）")
     assert "JZ-017" in section and "预测 2026-07-20 完工，晚于计划 100 天" in section
     assert "JZ-018" not in section  # 50 % on day 50: on plan
+
+
+async def test_many_projects_at_once_forecast_as_each_one_alone(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """The digest and the county list read the readings' bounds in a few GROUP BYs; the card reads every reading:
+    the forecasts agree, through reports, 本月无变化 and an undo."""
+    contact = await ledger(sessionmaker)
+    await report(sessionmaker, "JZ-017", 15, dt.date(2026, 2, 10), contact)
+    await report(sessionmaker, "JZ-017", 25, dt.date(2026, 2, 20), contact)
+    await report(sessionmaker, "JZ-018", 50, dt.date(2026, 2, 20), contact)
+    async with sessionmaker() as s:
+        project = await project_by_code(s, "JZ-018")
+        assert project is not None
+        await save_report(s, project, ReportInput(no_change=True), person_id=contact, now=at(dt.date(2026, 3, 1)),
+                          tz=SH)
+        last = await save_report(s, project, ReportInput(progress=60), person_id=contact, now=at(dt.date(2026, 3, 2)),
+                                 tz=SH)
+        assert last is not None
+        await undo_report(s, last, person_id=contact, now=at(dt.date(2026, 3, 2), 11), tz=SH)
+    today = dt.date(2026, 3, 3)
+    async with sessionmaker() as s:
+        facts = await load_project_facts(s)
+        bulk = await forecasts(s, facts, today, SH, every=True)
+        for fact in facts:
+            alone = (await readings(s, {fact.id: fact.state.progress}, SH, ids=[fact.id]))[fact.id]
+            assert bulk[fact.id] == forecast(status=fact.status, planned_start=fact.state.planned_start,
+                                             planned_finish=fact.state.planned_finish, readings=alone, today=today)
+    assert {f.kind for f in bulk.values()} == {"forecast"}
