@@ -47,7 +47,7 @@ from bot.telegram.split import split_html
 from jobs.base import JobContext, JobResult
 
 KIND = "digest"
-BULLETIN = "bulletin"  # its outbox key: bulletin:<person>:<month>:0
+BULLETIN = "bulletin"  # the outbox kind of the month's bulletin; its key: bulletin:<person>:<month>:0
 LIST_LIMIT = 40  # projects per list in the text; the attached workbook has them all
 STATUS_ORDER = ("completed", "started", "not_started")  # the chart's segments, left to right
 BULLETIN_WITHIN_DAYS = 7  # the digest within a week after a month's deadline carries its bulletin
@@ -211,9 +211,10 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
                 "path": await build.bulletin(month, lang), "caption": ctx.render(lang, "bulletin.caption", month=month),
                 "filename": ctx.render(lang, "bulletin.filename", month=month)}))
             keys.append(bulletin_keys[person.id])  # once a month, whichever week's digest carried it
-        for key, (_, method, payload) in zip(keys, messages, strict=True):
-            if await enqueue(session, key=key, kind=KIND, chat_id=person.telegram_id, person_id=person.id,
-                             payload=payload, method=method, not_before=send_at):
+        for key, (step, method, payload) in zip(keys, messages, strict=True):
+            if await enqueue(session, key=key, kind=BULLETIN if step == "bulletin" else KIND,
+                             chat_id=person.telegram_id, person_id=person.id, payload=payload, method=method,
+                             not_before=send_at):
                 result.queued += 1
         result.add(ctx.render(cli, "cli_digest.queued", person=person.name or str(person.telegram_id),
                               scope=_plain(ctx.render(cli, "digest.scope", f=figures)), parts=parts))

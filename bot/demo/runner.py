@@ -410,8 +410,6 @@ def _outbox_kind(kind: str, key: str, method: str) -> tuple[str, str]:
     step = key.rsplit(":", 1)[-1]
     if kind == "reminder":
         return ("reminder" if step == "0" else "followup"), step
-    if key.startswith("bulletin:"):  # the monthly bulletin, sent with a digest (jobs/digest.py)
-        return "bulletin", step
     if kind == "digest" and method == "photo":
         return "chart", step
     if kind == "digest" and method == "document":
