@@ -31,6 +31,7 @@ COMMANDS = {
     "backup": "backup",
     "restore": "backup",
     "channel": "channel",
+    "bulletin": "bulletin",
 }
 
 
@@ -76,6 +77,9 @@ def build_parser(lang: str = "zh") -> argparse.ArgumentParser:
     sub.add_parser("backup", help=h("backup")).add_argument("file", metavar=h("metavar_file"), help=h("backup_file"))
     sub.add_parser("restore", help=h("restore")).add_argument("file", metavar=h("metavar_file"), help=h("restore_file"))
     _channel_parser(sub, h)
+    bulletin = sub.add_parser("bulletin", help=h("bulletin"))
+    bulletin.add_argument("--month", default=None, metavar=h("metavar_month"), help=h("bulletin_month"))
+    bulletin.add_argument("file", metavar=h("metavar_file"), help=h("bulletin_file"))
     return parser
 
 

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(8080, ge=1, le=65535)
 
+    # --- the web cockpit (README "Cockpit"); WEB_PORT 0: not served ---
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8080, ge=0, le=65535)
+    web_base_url: str = "http://127.0.0.1:8080"
+    web_link_hours: int = Field(12, ge=1, le=744)
+
     # --- the monthly cycle ---
     reminder_day: int = Field(20, ge=1, le=28)
     deadline_day: int = Field(25, ge=1, le=28)
@@ -208,6 +214,12 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() if value and value.strip() else None
+    @field_validator("web_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not _is_web_url(value.strip()):
+            raise PydanticCustomError("url", "expected an http(s) URL")
+        return value.strip().rstrip("/")
 
     @field_validator("database_url")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import channels, errors, fallback, guided_report, invite, listing, project, quick_report, start
+from handlers import channels, errors, fallback, guided_report, invite, listing, project, quick_report, start, web
 
 
 def routers() -> list[Router]:
@@ -17,6 +17,7 @@ def routers() -> list[Router]:
         channels.router.build(),
         listing.router.build(),
         project.router.build(),
+        web.router.build(),
         guided_report.router.build(),
         quick_report.router.build(),
         fallback.router.build(),  # catch-alls: last

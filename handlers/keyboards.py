@@ -18,6 +18,7 @@ from aiogram.types import (
 )
 
 from bot.domain.access import can
+from bot.domain.states import Role
 from bot.store.models import County, Person, Project
 from bot.telegram.callbacks import CountyPick, ProjectAction, QuickAction, ReportStep
 from bot.texts import LANGUAGES, render
@@ -43,7 +44,7 @@ def chunked(buttons: Sequence[InlineKeyboardButton], width: int) -> Rows:
     return [list(buttons[i : i + width]) for i in range(0, len(buttons), width)]
 
 
-MENU_BUTTONS = ("menu_report", "menu_list", "menu_nochange", "menu_help")
+MENU_BUTTONS = ("menu_report", "menu_list", "menu_nochange", "menu_web", "menu_help")
 
 
 def main_menu(t: Say, person: Person) -> ReplyKeyboardMarkup:
@@ -53,6 +54,8 @@ def main_menu(t: Say, person: Person) -> ReplyKeyboardMarkup:
         t("buttons.menu_list")]
     second = [t("buttons.menu_nochange"), t("buttons.menu_help")] if reporter else [
         t("buttons.menu_help")]
+    if person.role in (Role.ADMIN, Role.LEADER, Role.COUNTY_LEADER):  # readers of the cockpit (README "Cockpit")
+        second.insert(0, t("buttons.menu_web"))
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=t) for t in first], [KeyboardButton(text=t) for t in second]],
         resize_keyboard=True,

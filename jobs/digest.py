@@ -35,6 +35,8 @@ from bot.domain.lights import LightRules
 from bot.domain.periods import at_local
 from bot.domain.states import ProjectStatus, Role
 from bot.ledger.io import export_ledger
+from bot.services.bulletin import Bulletin, due_month, write_docx
+from bot.services.bulletin import build as build_bulletin
 from bot.services.chart import Bar, county_chart
 from bot.services.digest import (
     CITY,
@@ -55,6 +57,8 @@ from jobs.channel_routing import queue_digests
 log = logging.getLogger(__name__)
 KIND = "digest"
 FAILED = "digest_failed"
+BULLETIN = "bulletin"  # the outbox kind of the month's bulletin; its key: bulletin:<person>:<month>:0
+BULLETIN_WITHIN_DAYS = 7  # the digest within a week after a month's deadline carries its bulletin
 LIST_LIMIT = 40  # projects per list in the text; the attached workbook has them all
 # the chart's segments, left to right
 STATUS_ORDER = (ProjectStatus.COMPLETED, ProjectStatus.STARTED, ProjectStatus.NOT_STARTED)
@@ -107,6 +111,7 @@ class _Build:
         self.files: dict[tuple[str, str, str], str | None] = {}  # None: it could not be built
         self.failed: list[tuple[str, Figures]] = []  # (chart | ledger, scope), in the order they failed
         self.folder = Path("outbox") / ctx.local(now).date().isoformat()
+        self.monthly: Bulletin | None = None
 
     def of(self, county_id: int | None) -> Figures:
         scope = CITY if county_id is None else county_scope(county_id)
@@ -130,6 +135,22 @@ class _Build:
                 self.files[key] = None
                 if (what, figures.scope) not in {(w, f.scope) for w, f in self.failed}:
                     self.failed.append((what, figures))
+        return self.files[key]
+
+    async def bulletin(self, month: str, lang: str) -> str | None:
+        """The month's bulletin (bot.services.bulletin), built once a run and written once per language;
+        None when it could not be built (the digest goes without it, and carries it next week)."""
+        key = (month, lang, "bulletin")
+        if key not in self.files:
+            try:
+                if self.monthly is None or self.monthly.month != month:
+                    self.monthly = await build_bulletin(self.session, month, self.now, self.ctx.settings)
+                relative = self.folder / f"bulletin-{month}-{lang}.docx"
+                await asyncio.to_thread(write_docx, self.monthly, self.ctx.data_dir / relative, lang)
+                self.files[key] = relative.as_posix()
+            except Exception:
+                log.exception("digest: the bulletin of %s (%s) could not be built", month, lang)
+                self.files[key] = None
         return self.files[key]
 
     async def chart(self, figures: Figures, lang: str) -> str | None:
@@ -156,6 +177,14 @@ class _Build:
         target.parent.mkdir(parents=True, exist_ok=True)
         await export_ledger(self.session, target, county_id=figures.county_id, lang=lang)
         return relative.as_posix()
+
+
+def bulletin_month(now: dt.datetime, ctx: JobContext) -> str | None:
+    """The month whose bulletin goes with this week's digest: the first digest after the month's deadline."""
+    due = due_at(now, ctx)
+    month = due_month(due, ctx.settings)
+    after = (ctx.local(due).date() - cycle_for(month, ctx.settings).deadline).days
+    return month if 0 < after <= BULLETIN_WITHIN_DAYS else None
 
 
 def _plain(text: str) -> str:
@@ -189,6 +218,10 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
     unreachable = await unreachable_people(session, names) if any(r.admin for r in waiting) else []
     send_at = ctx.send_after(now)
     deadline = cycle_for(build.data.period, ctx.settings).deadline
+    month = bulletin_month(now, ctx)
+    bulletin_keys = {r.person.id: outbox_key(BULLETIN, r.person.id, month, 0) for r in waiting
+                     if month and r.county_id is None}
+    has_bulletin = set(await session.scalars(select(Outbox.key).where(Outbox.key.in_(list(bulletin_keys.values())))))
     for reader in waiting:
         person, lang = reader.person, ctx.lang(reader.person)
         assert person.telegram_id is not None
@@ -208,8 +241,15 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
                                                     "caption": ctx.render(lang, "digest.ledger_caption", f=figures),
                                                     "filename": _plain(ctx.render(lang, "digest.ledger_filename",
                                                                                   f=figures))}))
-        for step, method, payload in messages:
-            if await enqueue(session, key=outbox_key(KIND, person.id, week, step), kind=KIND,
+        keys = [outbox_key(KIND, person.id, week, step) for step, _, _ in messages]
+        if (month and person.id in bulletin_keys and bulletin_keys[person.id] not in has_bulletin
+                and (bulletin := await build.bulletin(month, lang))):
+            messages.append(("bulletin", "document", {
+                "path": bulletin, "caption": ctx.render(lang, "bulletin.caption", month=month),
+                "filename": ctx.render(lang, "bulletin.filename", month=month)}))
+            keys.append(bulletin_keys[person.id])  # once a month, whichever week's digest carried it
+        for key, (step, method, payload) in zip(keys, messages, strict=True):
+            if await enqueue(session, key=key, kind=BULLETIN if step == "bulletin" else KIND,
                              chat_id=person.telegram_id, person_id=person.id, payload=payload, method=method,
                              not_before=send_at):
                 result.queued += 1

@@ -121,7 +121,8 @@ async def test_readers_get_their_scope_with_the_chart_and_workbook_once_a_week(
     async with sessionmaker() as s:
         s.add(Person(telegram_id=9010, name="新市长", role="leader"))
         await s.commit()
-    assert await digest(sessionmaker, settings, MONDAY + dt.timedelta(days=2)) == 3
+    # (text, chart, workbook, and October's bulletin: this week's digest is the first after October's deadline)
+    assert await digest(sessionmaker, settings, MONDAY + dt.timedelta(days=2)) == 4
 
 
 async def test_next_week_shows_the_change_the_new_completions_and_the_fastest_county(
@@ -201,5 +202,6 @@ async def test_a_digest_due_in_quiet_hours_waits_for_the_morning(
     async with sessionmaker() as s:
         await factories.person(s, "leader", None, telegram_id=9200)
         await s.commit()
-    assert await digest(sessionmaker, early, dt.datetime(2026, 11, 2, 6, 30, tzinfo=SH)) == 3
+    # text, chart, workbook and October's bulletin (the first digest after October's deadline)
+    assert await digest(sessionmaker, early, dt.datetime(2026, 11, 2, 6, 30, tzinfo=SH)) == 4
     assert {o.not_before for o in await rows(sessionmaker)} == {dt.datetime(2026, 11, 2, 0, 0, tzinfo=dt.UTC)}

@@ -27,6 +27,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.forecast import Forecast
 from bot.domain.lights import Assessment, LightRules
 from bot.domain.periods import parse_period, period_of
 from bot.domain.problems import reason_dict
@@ -34,6 +35,7 @@ from bot.domain.rates import Totals
 from bot.domain.states import Light, ProjectStatus, Role
 from bot.ledger.queries import county_figures
 from bot.ledger.scan import ProjectFacts, assess_all, load_project_facts
+from bot.services.forecasts import forecasts
 from bot.services.reports import reported_project_ids
 from bot.store.models import Change, Person, Snapshot
 
@@ -80,6 +82,7 @@ class LedgerData:
     status_changes: list[StatusChange]  # ordered by time, since the oldest window any scope needs
     contacts: Mapping[int, list[str]]  # county id → contact names
     previous: Mapping[str, PreviousFigures]  # scope → the snapshot to compare with
+    forecasts: Mapping[int, Forecast] = field(default_factory=dict)  # project id → its forecast (README "Forecast")
 
     @cached_property
     def by_county(self) -> dict[int, list[ProjectFacts]]:
@@ -112,6 +115,16 @@ class ProjectLine:
     county: str
     level: Light = Light.GREEN
     reasons: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class LateLine:
+    """A project forecast to finish more than a month after its planned finish."""
+
+    code: str
+    name: str
+    county: str
+    forecast: Forecast
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,7 @@ class Figures:
     slowest: CountyRow | None
     own: CountyRow | None  # the county's own row (county scope)
     unreachable: list[dict[str, Any]] = field(default_factory=list)
+    late: list[LateLine] = field(default_factory=list)  # forecast to finish over a month late, latest first
 
     @property
     def change(self) -> dict[str, int | None]:
@@ -283,6 +297,9 @@ def figures_for(data: LedgerData, county_id: int | None, tz: ZoneInfo) -> Figure
         for cid, name in data.counties if missing_codes.get(cid)
     ]
     fastest, slowest = fastest_and_slowest(rows)
+    late = [LateLine(f.code, f.name, names.get(f.county_id, ""), data.forecasts[f.id]) for f in facts
+            if f.id in data.forecasts and data.forecasts[f.id].late_by_over_a_month]
+    late.sort(key=lambda line: (line.forecast.finish is not None, -(line.forecast.late_days or 0), line.code))
     return Figures(
         scope=scope, county_id=county_id, county=names.get(county_id) if county_id is not None else None,
         today=data.now.astimezone(tz).date(), period=data.period, totals=totals,
@@ -290,7 +307,7 @@ def figures_for(data: LedgerData, county_id: int | None, tz: ZoneInfo) -> Figure
         previous=previous.figures if previous else None,
         ranking=ranking, rank=next((i for i, r in enumerate(ranking, 1) if r.county_id == county_id), None),
         started=started, completed=done, red=red, yellow=yellow, missing=missing,
-        fastest=fastest, slowest=slowest, own=own,
+        fastest=fastest, slowest=slowest, own=own, late=late,
     )
 
 
@@ -366,6 +383,7 @@ async def gather(session: AsyncSession, now: dt.datetime, tz: ZoneInfo, rules: L
     previous = await previous_snapshots(session, today)
     window = min([p.taken_at for p in previous.values()] + [now - dt.timedelta(days=FIRST_WINDOW_DAYS)])
     counties = await county_figures(session)
+    outlooks = await forecasts(session, facts, today, tz, every=True)
     return LedgerData(
         now=now, period=period, counties=[(c.county_id, c.name) for c in counties],
         county_totals={c.county_id: c.totals for c in counties}, facts=facts,
@@ -374,7 +392,7 @@ async def gather(session: AsyncSession, now: dt.datetime, tz: ZoneInfo, rules: L
         gained=await progress_gained(session, month_start(now, tz)),
         status_changes=await status_changes(session, window),
         contacts=await contacts_by_county(session),
-        previous=previous,
+        previous=previous, forecasts=outlooks,
     )
 
 
@@ -399,6 +417,7 @@ __all__ = [
     "CITY",
     "CountyRow",
     "Figures",
+    "LateLine",
     "LedgerData",
     "MissingRow",
     "PreviousFigures",

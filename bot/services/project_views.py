@@ -13,12 +13,14 @@ from sqlalchemy import exists, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
+from bot.domain.forecast import Forecast, forecast
 from bot.domain.lights import Assessment, LightRules, MilestoneState, ProjectState, assess
 from bot.domain.periods import period_of
 from bot.domain.project_code import canonical_code
 from bot.domain.report_parser import find_code
 from bot.domain.states import ProjectStatus
 from bot.ledger.scan import assess_all, load_project_facts
+from bot.services.forecasts import readings
 from bot.services.reports import COUNTING_KINDS, reported_project_ids, reported_query
 from bot.store.models import Change, County, Milestone, Person, Project, Report
 
@@ -100,6 +102,7 @@ class Card:
     latest: ReportView | None
     period: str
     reported: bool
+    forecast: Forecast | None = None  # None only where no forecast was asked for
 
 
 def state_of(project: Project) -> ProjectState:
@@ -210,13 +213,17 @@ async def project_card(
     unloaded = [name for name in ("milestones", "county") if name in inspect(project).unloaded]
     if unloaded:  # usually loaded already, with the project (project_by_code)
         await session.refresh(project, unloaded)
-    assessment = assess(state_of(project), now.astimezone(tz).date(), rules)
+    today = now.astimezone(tz).date()
+    assessment = assess(state_of(project), today, rules)
     period = period_of(now, tz)
+    found = (await readings(session, {project.id: project.progress}, tz, ids=[project.id]))[project.id]
+    outlook = forecast(status=project.status, planned_start=project.planned_start,
+                       planned_finish=project.planned_finish, readings=found, today=today)
     if saved is not None:
         report, who = saved
         return Card(project=project, county=project.county.name, assessment=assessment,
                     milestones=tuple(project.milestones), latest=_report_view(report, who, set(), tz), period=period,
-                    reported=report.period == period and report.kind in COUNTING_KINDS)
+                    reported=report.period == period and report.kind in COUNTING_KINDS, forecast=outlook)
     reported = bool(await reported_project_ids(session, period, [project.id]))
     # the latest report with its author's name and whether it was taken back, in one query
     latest_row = (await session.execute(
@@ -230,7 +237,8 @@ async def project_card(
         report, who, undone = latest_row
         latest = _report_view(report, who or "", {report.id} if undone else set(), tz)
     return Card(project=project, county=project.county.name, assessment=assessment,
-                milestones=tuple(project.milestones), latest=latest, period=period, reported=reported)
+                milestones=tuple(project.milestones), latest=latest, period=period, reported=reported,
+                forecast=outlook)
 
 
 async def timeline(session: AsyncSession, project: Project, *, tz: ZoneInfo) -> list[TimelineEntry]:

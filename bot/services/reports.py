@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import ColumnElement, Select, and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -225,6 +225,11 @@ _NOT_UNDONE = ~exists().where(and_(_UNDO.undoes_id == Report.id, _UNDO.kind == "
 
 def _not_undone() -> object:
     return _NOT_UNDONE
+
+
+def counting() -> ColumnElement[bool]:
+    """A report that counts for its month: progress or 本月无变化, and not undone."""
+    return and_(Report.kind.in_(COUNTING_KINDS), _NOT_UNDONE)
 
 
 async def last_undoable(

@@ -373,6 +373,18 @@ class JobRun(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
 
 
+class WebAccess(Base):
+    """A person's cockpit links (README "Cockpit"): a link carries the generation it was issued in, and
+    revoking bumps it, so every earlier link of that person stops working at once."""
+
+    __tablename__ = "web_access"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True,
+                                           autoincrement=False)
+    generation: Mapped[int] = mapped_column(default=0)
+    revoked_at: Mapped[dt.datetime | None]
+
+
 __all__ = [
     "Base",
     "Change",
@@ -393,5 +405,6 @@ __all__ = [
     "Snapshot",
     "StateText",
     "StepNumber",
+    "WebAccess",
     "one_of",
 ]

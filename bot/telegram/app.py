@@ -44,6 +44,7 @@ from bot.telegram.bot_session import BotSession
 from bot.telegram.pacing import Pacer, pacer_for
 from bot.telegram.start import until_telegram_answers
 from bot.texts import LANGUAGES, Texts
+from bot.web.app import start_web
 from handlers import routers
 from handlers.access import AccessMiddleware
 from handlers.context import ContextMiddleware
@@ -56,7 +57,7 @@ from handlers.tracking import InFlight
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 20.0  # seconds the handlers in progress get to finish
-MENU = ("report", "list", "project", "undo", "language", "help", "cancel")
+MENU = ("report", "list", "project", "web", "undo", "language", "help", "cancel")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -256,9 +257,12 @@ async def run_service(settings: Settings, *, stop: asyncio.Event | None = None) 
     try:
         # the outbox and the jobs run even while Telegram cannot be reached (serve retries it)
         background = await start_background(settings, app.bot, sessionmaker, pacer=app.pacer)
+        cockpit = await start_web(settings, sessionmaker)  # README "Cockpit"; None when not served
         try:
             await app.serve(stop)
         finally:
+            if cockpit is not None:
+                await cockpit.cleanup()
             await background.stop()
     finally:
         await app.close()
