@@ -26,6 +26,8 @@ from jobs.base import JobContext
 from jobs.registry import run_job
 from tests.test_digest import sample
 
+RULES = LightRules.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]  # the defaults
+
 SH = ZoneInfo("Asia/Shanghai")
 NOV_30 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=SH)  # the first digest after November's deadline (the 25th)
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +74,7 @@ async def test_the_bulletin_has_the_digests_figures_and_the_change_since_last_mo
 ) -> None:
     ids = await sample(sessionmaker)
     async with sessionmaker() as s:  # the city as October's last digest stored it: 60 % and 90 %
-        data = await gather(s, dt.datetime(2026, 10, 26, 9, 0, tzinfo=SH), SH, LightRules())
+        data = await gather(s, dt.datetime(2026, 10, 26, 9, 0, tzinfo=SH), SH, RULES)
         await save_snapshot(s, figures_for(data, None, SH), dt.datetime(2026, 10, 26, 9, 0, tzinfo=SH))
         await s.commit()
     async with sessionmaker() as s:
@@ -82,7 +84,7 @@ async def test_the_bulletin_has_the_digests_figures_and_the_change_since_last_mo
                           person_id=ids["contact"], now=dt.datetime(2026, 11, 21, 10, 0, tzinfo=SH), tz=SH)
     async with sessionmaker() as s:
         bulletin = await build(s, "2026-11", NOV_30, settings)
-        digest = figures_for(await gather(s, NOV_30, SH, LightRules()), None, SH)
+        digest = figures_for(await gather(s, NOV_30, SH, RULES), None, SH)
     assert bulletin.figures.totals == digest.totals and dict(bulletin.figures.lights) == dict(digest.lights)
     assert [r.name for r in bulletin.figures.ranking] == [r.name for r in digest.ranking]
     assert bulletin.change == {"completion_rate": 0, "start_rate": 0}

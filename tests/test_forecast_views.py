@@ -23,6 +23,8 @@ from jobs.base import JobContext
 from jobs.registry import run_job
 from tests import factories
 
+RULES = LightRules.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]  # the defaults
+
 SH = ZoneInfo("Asia/Shanghai")
 START, FINISH = dt.date(2026, 1, 1), dt.date(2026, 4, 11)  # a 100-day plan
 
@@ -57,7 +59,7 @@ async def card_text(sm: async_sessionmaker[AsyncSession], code: str, day: dt.dat
     async with sm() as s:
         project = await project_by_code(s, code)
         assert project is not None
-        card = await project_card(s, project, now=at(day, 12), tz=SH, rules=LightRules())
+        card = await project_card(s, project, now=at(day, 12), tz=SH, rules=RULES)
         return html_to_text(render(lang, "project.card", card=card))
 
 
@@ -94,7 +96,7 @@ async def test_an_undone_report_is_not_a_reading(sessionmaker: async_sessionmake
     async with sessionmaker() as s:
         project = await project_by_code(s, "JZ-018")
         assert project is not None
-        saved = (await project_card(s, project, now=at(day, 11), tz=SH, rules=LightRules())).latest
+        saved = (await project_card(s, project, now=at(day, 11), tz=SH, rules=RULES)).latest
         assert saved is not None
         await undo_report(s, await s.get_one(Report, saved.id), person_id=contact, now=at(day, 11), tz=SH)
     assert "报告次数不足" in await card_text(sessionmaker, "JZ-018", day)
