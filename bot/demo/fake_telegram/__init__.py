@@ -8,16 +8,16 @@ from bot.demo.fake_telegram.html_check import (
     parse_html,
     utf16_len,
 )
-from bot.demo.fake_telegram.server import (
+from bot.demo.fake_telegram.api import (
     BOT_ID,
     BOT_USER,
     ApiError,
     FakeChat,
-    FakeTelegram,
     RateLimits,
     Rejection,
     SentRecord,
 )
+from bot.demo.fake_telegram.server import FakeTelegram
 
 __all__ = [
     "BOT_ID",
