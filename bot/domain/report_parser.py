@@ -14,6 +14,9 @@ Decisions the templates rely on (see also the ``ProblemCode`` docstrings):
 * Inferred values are flagged: ``inferred_status`` (progress > 0 -> started, 100 -> completed) and
   ``inferred_progress`` (completed -> 100).  0% infers nothing; not_started implies no progress value.
 * The note comes from the NFKC-normalised text, so full-width punctuation appears in ASCII form.
+
+Over ~400 lines on purpose: one parser, whose private token patterns, scanner and number reading exist
+only for parse_report and are read beside it; apart they would be one module's internals in two files.
 """
 
 from __future__ import annotations
