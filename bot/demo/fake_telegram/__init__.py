@@ -1,13 +1,5 @@
 """Fake Telegram Bot API server for end-to-end tests, benchmarks and the offline demo."""
 
-from bot.demo.fake_telegram.html_check import (
-    Entity,
-    HtmlParseError,
-    check_html,
-    html_to_text,
-    parse_html,
-    utf16_len,
-)
 from bot.demo.fake_telegram.api import (
     BOT_ID,
     BOT_USER,
@@ -16,6 +8,14 @@ from bot.demo.fake_telegram.api import (
     RateLimits,
     Rejection,
     SentRecord,
+)
+from bot.demo.fake_telegram.html_check import (
+    Entity,
+    HtmlParseError,
+    check_html,
+    html_to_text,
+    parse_html,
+    utf16_len,
 )
 from bot.demo.fake_telegram.server import FakeTelegram
 
