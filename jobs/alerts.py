@@ -19,6 +19,9 @@ Decisions where the issue is silent:
 - people who blocked the bot (reachable False) are skipped; the digest lists them for the admins;
 - a problem's `step_at` is when its latest step is delivered (after quiet hours), and the next step
   counts working days from then, at the same time of day.
+
+Near 400 lines on purpose: one job's one transaction, its steps 1–5 read top to bottom; the rules it
+applies are apart already (bot.domain.problems, bot.ledger.scan).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def test_the_demo_runs_and_summarises_the_month(demo: Demo) -> None:
     assert demo.exit_code == 0, demo.stdout
     index = demo.out / "index.html"
     assert index.is_file()
-    assert f"索引页:{index}" in demo.stdout
+    assert f"索引页：{index}" in demo.stdout
     # the sample ledger starts at the seed's figures; a completion and a start reported during the month
     assert "完工率 64% → 66%" in demo.stdout and "开工率 93% → 95%" in demo.stdout
     assert "没有未发出的消息" in demo.stdout

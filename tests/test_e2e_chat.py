@@ -212,7 +212,7 @@ async def test_contact_story_from_invite_to_dossier(sqlite_url: str, tmp_path: P
 
         # the dossier: the timeline in chat, and the full file
         timeline = await contact.taps(card, "档案记录")
-        assert "形象进度:50% → 85%" in text_of(timeline) and "📷 照片 1 张" in text_of(timeline)
+        assert "形象进度：50% → 85%" in text_of(timeline) and "📷 照片 1 张" in text_of(timeline)
         document = await contact.taps(card, "完整档案文件")
         assert document[-1].method == "sendDocument" and (document[-1].file_name or "").endswith(".html")
         html = (document[-1].file_bytes or b"").decode("utf-8")
@@ -307,7 +307,7 @@ async def test_confirmations_corrections_and_no_change(sqlite_url: str, tmp_path
         asked = await contact.says("本月无变化")
         assert "哪个项目" in text_of(asked)
         saved = await contact.taps(asked[-1], "JZ-017")
-        assert "本月(2026-11)无变化" in text_of(saved)
+        assert "本月（2026-11）无变化" in text_of(saved)
         again = await contact.taps(saved[-1], "本月无变化")
         assert "已经报过了" in text_of(again)
 

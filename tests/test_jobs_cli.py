@@ -93,7 +93,7 @@ async def test_jobs_list_shows_next_and_last_runs_in_the_city_zone(
     out = capsys.readouterr().out
     for name in ("reminders", "alerts", "digest"):
         assert f"• {name} —" in out
-    assert "上次运行:2026-05-20 09:30" in out and "从未运行" in out
+    assert "上次运行：2026-05-20 09:30" in out and "从未运行" in out
     assert "每周一 09:00" in out
 
 

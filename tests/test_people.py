@@ -105,8 +105,8 @@ async def test_the_cli_prints_the_code_and_lists_people(sqlite_url: str, tmp_pat
     args = argparse.Namespace(command="invite", role="contact", county="祁县", name="王联络")
     assert await people_command.main(args, settings) == 0
     out = capsys.readouterr().out
-    assert "https://t.me/<机器人用户名>?start=" in out and "邀请码:" in out
-    code = out.split("邀请码:")[1].split()[0]
+    assert "https://t.me/<机器人用户名>?start=" in out and "邀请码：" in out
+    code = out.split("邀请码：")[1].split()[0]
 
     named = make_settings(sqlite_url, tmp_path, bot_token=None, bot_username="@qingshui_bot")
     assert await people_command.main(argparse.Namespace(command="invite", role="leader", county=None, name=""),
@@ -122,7 +122,7 @@ async def test_the_cli_prints_the_code_and_lists_people(sqlite_url: str, tmp_pat
     assert await people_command.main(argparse.Namespace(command="people"), settings) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["姓名", "角色", "县区", "能否送达", "语言"]
-    assert lines[1].split() == ["王联络", "县区联络员", "祁县", "不能(blocked)", "zh"]
+    assert lines[1].split() == ["王联络", "县区联络员", "祁县", "不能（blocked）", "zh"]
     # columns line up in a terminal, where a Chinese character takes two columns
     assert display_width(lines[0].split("角色")[0]) == display_width(lines[1].split("县区联络员")[0])
 

@@ -13,7 +13,10 @@ Everything is the real thing except Telegram and the clock:
 - one simulated clock (UTC) is read by the handlers, the jobs and the sender alike; it only jumps
   forward, to the next moment something is due.
 
-No BOT_TOKEN is read (a dummy token talks to the fake) and nothing leaves the machine."""
+No BOT_TOKEN is read (a dummy token talks to the fake) and nothing leaves the machine.
+
+Over ~400 lines on purpose: the simulated month (clock, events, the bot answering, the sender) and the
+outcome it reports are one story, read in order."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ Decisions the templates rely on (see also the ``ProblemCode`` docstrings):
 A number typed on its own, as the answer to one question (the guided report's progress or investment),
 is read by ``parse_progress`` and ``parse_amount``: the same normalisation, none of the report grammar.
 
-Over 400 lines on purpose: the patterns, the tokenizer and the rules that combine their tokens are read
-together; split apart, each would need the others open to be understood.
+Over ~400 lines on purpose: one parser, whose private token patterns, scanner and number reading exist
+only for parse_report and are read beside it; apart they would be one module's internals in two files.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """Judging a ledger file's rows: cell values first (`parse_rows`, needs nothing but the file), then
 each project as it would stand after the import (`check_rows`, given what the database holds).
 
-Every problem becomes an Issue naming the sheet, row, column and value; nothing stops at the first."""
+Every problem becomes an Issue naming the sheet, row, column and value; nothing stops at the first.
+
+Over ~400 lines on purpose: every check a row goes through, with the reading of its cells, in the order a
+person reads the sheet's error list; split, the rules for one column would sit in two files."""
 
 from __future__ import annotations
 

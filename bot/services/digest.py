@@ -11,7 +11,11 @@ import is not progress).
 
 Totals per county come from bot.ledger.queries.county_figures, the GROUP BY that `qingshui stats`
 prints, so the digest and the command line always agree.
-"""
+
+
+Over ~400 lines on purpose: the digest's figures (plain data read in a few queries, then every scope's
+totals, ranking, lights, lists and forecasts) are one computation read top to bottom; the monthly bulletin
+and the cockpit reuse it whole."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""ORM models (SQLAlchemy 2, typed). Reports, ledger changes and the outbox are append-mostly logs."""
+"""ORM models (SQLAlchemy 2, typed). Reports, ledger changes and the outbox are append-mostly logs.
+
+Over ~400 lines on purpose: the whole schema in one place, as Alembic's autogenerate and a reader of the
+migrations see it."""
 
 from __future__ import annotations
 

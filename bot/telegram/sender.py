@@ -18,6 +18,9 @@ backoff, 'dead' after SEND_MAX_ATTEMPTS. Nothing is sent during quiet hours. A r
 Pacing is per process (bot.telegram.pacing); senders sharing one outbox split SEND_RATE_GLOBAL between
 them (bot.telegram.pacing.rate_share), counting each other through a presence lease (`sender:<name>`) that
 each renews; a sender joining others waits until they have slowed down to their new share.
+
+Over ~400 lines on purpose: one Sender whose claim, send and outcome steps share the claim and the rate
+share it holds; the pacing it uses is already apart (bot.telegram.pacing, bot.telegram.answer_pacing).
 """
 
 from __future__ import annotations

@@ -1,5 +1,14 @@
 """Fake Telegram Bot API server for end-to-end tests, benchmarks and the offline demo."""
 
+from bot.demo.fake_telegram.api import (
+    BOT_ID,
+    BOT_USER,
+    ApiError,
+    FakeChat,
+    RateLimits,
+    Rejection,
+    SentRecord,
+)
 from bot.demo.fake_telegram.html_check import (
     Entity,
     HtmlParseError,
@@ -8,16 +17,7 @@ from bot.demo.fake_telegram.html_check import (
     parse_html,
     utf16_len,
 )
-from bot.demo.fake_telegram.server import (
-    BOT_ID,
-    BOT_USER,
-    ApiError,
-    FakeChat,
-    FakeTelegram,
-    RateLimits,
-    Rejection,
-    SentRecord,
-)
+from bot.demo.fake_telegram.server import FakeTelegram
 
 __all__ = [
     "BOT_ID",
