@@ -18,9 +18,8 @@ reports yet". Exact arithmetic (fractions), so the hand-computed cases in the te
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 
 from bot.domain.periods import add_months
@@ -57,8 +56,24 @@ class Forecast:
     earned_days: Fraction | None = None  # ES
     spi: Fraction | None = None  # SPI(t)
     finish: dt.date | None = None  # the forecast finish
-    pace: Fraction | None = None  # points a month between the first and the latest reading
-    needed: Fraction | None = None  # points a month from today to finish on time; None once the finish has passed
+    gained: int | None = None  # points between the first and the latest reading
+    span_days: int | None = None  # days between them
+    today: dt.date | None = None
+    # pace and needed are worked out when shown: a digest forecasts every project but shows a few
+
+    @property
+    def pace(self) -> Fraction | None:
+        """Points a month between the first and the latest reading."""
+        if not self.span_days or self.gained is None or self.span_days <= 0:
+            return None
+        return Fraction(self.gained, self.span_days) * DAYS_PER_MONTH
+
+    @property
+    def needed(self) -> Fraction | None:
+        """Points a month from today to finish on time; None once the finish has passed."""
+        if self.today is None or self.progress is None or self.planned_finish is None:
+            return None
+        return _needed(self.progress, self.planned_finish, self.today)
 
     @property
     def late_days(self) -> int | None:
@@ -108,18 +123,18 @@ def forecast(
     first, latest = ordered[0], ordered[-1]
     planned = (planned_finish - planned_start).days
     elapsed = (latest.day - planned_start).days
-    span = (latest.day - first.day).days
-    pace = Fraction(latest.progress - first.progress, span) * DAYS_PER_MONTH if span > 0 else None
-    base = Forecast(FORECAST, planned_finish, as_of=latest.day, progress=latest.progress, planned_days=planned,
-                    elapsed_days=elapsed, pace=pace, needed=_needed(latest.progress, planned_finish, today))
+    common = {"planned_finish": planned_finish, "as_of": latest.day, "progress": latest.progress,
+              "planned_days": planned, "elapsed_days": elapsed, "gained": latest.progress - first.progress,
+              "span_days": (latest.day - first.day).days, "today": today}
     if elapsed <= 0:
-        return replace(base, kind=NOT_DUE, finish=planned_finish)
+        return Forecast(NOT_DUE, finish=planned_finish, **common)
     earned = min(Fraction(planned * latest.progress, 100), Fraction(planned))
     if earned == 0:
-        return replace(base, kind=STALLED, earned_days=earned, spi=Fraction(0))
+        return Forecast(STALLED, earned_days=earned, spi=Fraction(0), **common)
     spi = earned / elapsed
-    duration = Fraction(planned) / spi
+    duration = planned / spi
     if duration > LONGEST_DAYS:
-        return replace(base, kind=STALLED, earned_days=earned, spi=spi)
-    return replace(base, earned_days=earned, spi=spi,
-                   finish=planned_start + dt.timedelta(days=math.ceil(duration)))
+        return Forecast(STALLED, earned_days=earned, spi=spi, **common)
+    # ceil of an exact fraction without a float in between: -(-a // b)
+    return Forecast(FORECAST, earned_days=earned, spi=spi, **common,
+                    finish=planned_start + dt.timedelta(days=-(-duration.numerator // duration.denominator)))
