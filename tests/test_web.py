@@ -214,3 +214,19 @@ async def test_a_taken_port_leaves_the_service_running_without_the_cockpit(city:
         assert await start_web(settings, city.sessionmaker) is None
     assert await start_web(make_settings(str(city.settings.database_url), city.settings.data_dir, web_port=0),
                            city.sessionmaker) is None
+
+
+async def test_the_trend_climbs_month_by_month_to_todays_rates(city: City) -> None:
+    """The trend counts the ledger's actual starts and finishes per month (in the database, on SQLite and
+    PostgreSQL alike): it never goes down, and its last month shows the city's rates of today."""
+    from bot.web.views import city_view
+
+    async with city.sessionmaker() as s:
+        view = await city_view(s, NOW, city.settings)
+    points = view.trend
+    assert points[-1].month == "2026-11"
+    assert (points[-1].totals.completion_rate, points[-1].totals.start_rate) == (64, 93)
+    started = [p.totals.started for p in points]
+    completed = [p.totals.completed for p in points]
+    assert started == sorted(started) and completed == sorted(completed)
+    assert started[0] > 0  # it begins with the first month a project started

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -59,16 +59,18 @@ class CityView:
         return {k: now[k] - int(self.last_month.get(k, 0)) for k in keys}
 
 
+async def _per_month(session: AsyncSession, column: Any) -> dict[str, int]:
+    """How many projects have `column` (a date) in each month, `YYYY-MM`: counted in the database."""
+    year, month = extract("year", column), extract("month", column)
+    rows = await session.execute(select(year, month, func.count()).where(column.is_not(None)).group_by(year, month))
+    return {f"{int(y):04d}-{int(m):02d}": n for y, m, n in rows}
+
+
 async def _trend(session: AsyncSession, totals: Totals, today: dt.date) -> list[TrendPoint]:
     """The city's rates at each month's end since the first recorded start (at most TREND_MONTHS), from the
     ledger's actual start and finish dates: the current month ends with today's rates."""
-    starts: dict[str, int] = defaultdict(int)
-    finishes: dict[str, int] = defaultdict(int)
-    for start, finish in await session.execute(select(Project.actual_start, Project.actual_finish)):
-        if start is not None:
-            starts[period_of_date(start)] += 1
-        if finish is not None:
-            finishes[period_of_date(finish)] += 1
+    starts = await _per_month(session, Project.actual_start)
+    finishes = await _per_month(session, Project.actual_finish)
     if not starts:
         return [TrendPoint(period_of_date(today), totals)]
     first = max(dt.date.fromisoformat(min(starts) + "-01"), add_months(today.replace(day=1), 1 - TREND_MONTHS))
