@@ -45,6 +45,7 @@ from bench._common import PG_DEFAULT, Figure, catch_up_sequences, pg_answers, pg
 from bench.digest import NOW, SH, build
 from bot.config import Settings
 from bot.domain.lights import LightRules
+from bot.ledger.scan import collector_paused
 from bot.services.digest import figures_for, gather
 from bot.services.project_views import project_by_code, project_card
 from bot.store.db import make_engine, make_sessionmaker, migrate
@@ -54,7 +55,7 @@ from handlers.context import Ctx
 from handlers.listing import _page as list_page
 from handlers.project import _timeline_page as timeline_page
 from jobs.base import JobContext
-from jobs.registry import collector_paused, get_job, run_job
+from jobs.registry import get_job, run_job
 
 TARGETS = {"alert scan": 1.0, "digest figures": 1.0, "/list page": 0.1, "dossier": 0.1}
 TARGET_SIZE = 10_000  # the targets are stated for this ledger (and 500,000 reports)

@@ -373,7 +373,7 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
         # run of the next working day catches up with whatever changed meanwhile
         return JobResult(details=[ctx.render(ctx.settings.default_language, "cli_alerts.day_off", day=today)])
     rules = EscalationRules.from_settings(ctx.settings)
-    facts = await load_project_facts(session)
+    facts = await load_project_facts(session, today)
     assessments = assess_all(facts, today, LightRules.from_settings(ctx.settings))
     open_problems = await load_open_problems(session)
     findings = await current_findings(session, facts, assessments, open_problems, now=now, ctx=ctx)

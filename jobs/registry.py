@@ -6,13 +6,11 @@ fails on its own and does not stop the others (or this module) from loading."""
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import importlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.ledger.scan import collector_paused
 from bot.store.models import JobRun
 from jobs.base import JobContext, JobFunction, JobResult
 
@@ -31,21 +29,6 @@ def get_job(name: str) -> JobFunction:
     module = importlib.import_module(module_name)
     job: JobFunction = module.run
     return job
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a job runs. A scan of the whole ledger makes a few objects
-    per project that all live until it ends; while they pile up the collector walks the growing heap
-    again and again (40 % of the alert scan's time at 10,000 projects, bench/scale.py). Reference
-    counting still frees what is dropped, and the collector resumes (and catches up) right after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 async def run_job(session: AsyncSession, name: str, now: dt.datetime, ctx: JobContext) -> JobResult:
@@ -71,4 +54,4 @@ async def run_job(session: AsyncSession, name: str, now: dt.datetime, ctx: JobCo
     return result
 
 
-__all__ = ["JOB_MODULES", "JOB_NAMES", "collector_paused", "get_job", "run_job"]
+__all__ = ["JOB_MODULES", "JOB_NAMES", "get_job", "run_job"]

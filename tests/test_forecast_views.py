@@ -139,7 +139,7 @@ async def test_many_projects_at_once_forecast_as_each_one_alone(sessionmaker: as
         await undo_report(s, last, person_id=contact, now=at(dt.date(2026, 3, 2), 11), tz=SH)
     today = dt.date(2026, 3, 3)
     async with sessionmaker() as s:
-        facts = await load_project_facts(s)
+        facts = await load_project_facts(s, today)
         bulk = await forecasts(s, facts, today, SH, every=True)
         for fact in facts:
             alone = (await readings(s, {fact.id: fact.state.progress}, SH, ids=[fact.id]))[fact.id]

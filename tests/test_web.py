@@ -230,3 +230,25 @@ async def test_the_trend_climbs_month_by_month_to_todays_rates(city: City) -> No
     completed = [p.totals.completed for p in points]
     assert started == sorted(started) and completed == sorted(completed)
     assert started[0] > 0  # it begins with the first month a project started
+
+
+async def test_the_city_lists_the_worst_flagged_projects_and_points_to_the_rest(
+    city: City, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 10,000 projects thousands are red or yellow: the city page lists the first FLAGGED_SHOWN, red
+    first, says how many more there are, and each county's red and yellow counts open its filtered list."""
+    status, page = await open_link(client, await city.key("leader"))
+    flagged = page.split('<ul class="flagged">')[1].split("</ul>")[0]
+    everyone = flagged.count("<li>")
+    assert everyone > 3 and "另有" not in page
+    monkeypatch.setattr("bot.web.views.FLAGGED_SHOWN", 3)
+    page = await (await client.get("/")).text()
+    flagged = page.split('<ul class="flagged">')[1].split("</ul>")[0]
+    dots = [item.split('<span class="dot ')[1].split('"')[0] for item in flagged.split("<li>")[1:]]
+    assert len(dots) == 3 and dots == sorted(dots, key=["red", "yellow"].index)
+    assert f"红灯、黄灯项目（{everyone}）" in page and f"另有 {everyone - 3} 个未列出" in page
+    ranking = page.split('<table id="ranking">')[1].split("</table>")[0]
+    assert '?light=red"><span class="dot red">' in ranking
+    county_id = ranking.split('?light=red"')[0].rsplit('href="/county/', 1)[1]
+    filtered = await (await client.get(f"/county/{county_id}?light=red")).text()
+    assert 'class="on"><span class="dot red">' in filtered

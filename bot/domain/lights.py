@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from bot.domain.periods import add_months
@@ -80,11 +79,21 @@ def expected_progress(planned_start: dt.date | None, planned_finish: dt.date | N
         return 100
     span = (planned_finish - planned_start).days
     done = (today - planned_start).days
-    return int((Decimal(done * 100) / Decimal(span)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return (done * 200 + span) // (2 * span)  # done·100/span rounded half up, in whole numbers (both > 0)
+
+
+def overdue(ms: MilestoneState, today: dt.date) -> bool:
+    """A milestone not reached and past its due date: the only kind a light looks at (whole-ledger reads
+    load no other: bot.ledger.scan.load_project_facts)."""
+    return ms.done is None and ms.due is not None and today > ms.due
 
 
 def _worst(reasons: list[Reason]) -> Light:
-    return max((r.level for r in reasons), key=lambda level: Light(level).severity, default=Light.GREEN)
+    worst = Light.GREEN
+    for reason in reasons:
+        if Light(reason.level).severity > worst.severity:
+            worst = Light(reason.level)
+    return worst
 
 
 def assess(state: ProjectState, today: dt.date, rules: LightRules) -> Assessment:
@@ -111,8 +120,8 @@ def assess(state: ProjectState, today: dt.date, rules: LightRules) -> Assessment
             reasons.append(Reason("not_started", Light.YELLOW, since=state.planned_start))
 
     for ms in state.milestones:
-        if ms.done is None and ms.due is not None and today > ms.due:
-            days = (today - ms.due).days
+        if overdue(ms, today):
+            days = (today - ms.due).days  # type: ignore[operator]  # overdue: a due date
             level = Light.RED if days > rules.milestone_red_days else Light.YELLOW
             reasons.append(Reason("milestone_overdue", level, since=ms.due, milestone=ms.name, days=days))
 

@@ -171,8 +171,9 @@ async def county_list(
     page, pages = page_of(total, page, size)
     ids = list(await session.scalars(
         select(Project.id).where(in_county).order_by(Project.code).offset(page * size).limit(size)))
-    facts = await load_project_facts(session, ids=ids)
-    lights = assess_all(facts, now.astimezone(tz).date(), rules)
+    today = now.astimezone(tz).date()
+    facts = await load_project_facts(session, today, ids=ids)
+    lights = assess_all(facts, today, rules)
     reported_here = await reported_project_ids(session, period, ids)
     rows = tuple(
         ListRow(

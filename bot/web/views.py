@@ -19,11 +19,12 @@ from bot.domain.lights import LightRules
 from bot.domain.periods import add_months, period_of, period_of_date
 from bot.domain.rates import Totals
 from bot.ledger.queries import county_figures
-from bot.ledger.scan import assess_all, load_project_facts
+from bot.ledger.scan import assess_all, collector_paused, load_project_facts
 from bot.services.digest import (
     CITY,
     Figures,
     LedgerData,
+    ProjectLine,
     figures_for,
     month_start,
     previous_snapshots,
@@ -35,6 +36,7 @@ from bot.services.reports import reported_project_ids
 from bot.store.models import County, Photo, Project, Report, Snapshot
 
 TREND_MONTHS = 36  # the trend goes back at most this far
+FLAGGED_SHOWN = 50  # red and yellow projects listed on the city page; the rest through each county's filter
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,16 @@ class CityView:
     trend: list[TrendPoint]
 
     @property
+    def flagged(self) -> list[ProjectLine]:
+        """The red projects, then the yellow, at most FLAGGED_SHOWN of them."""
+        red = self.figures.red[:FLAGGED_SHOWN]
+        return red + self.figures.yellow[:FLAGGED_SHOWN - len(red)]
+
+    @property
+    def flagged_total(self) -> int:
+        return len(self.figures.red) + len(self.figures.yellow)
+
+    @property
     def month_change(self) -> dict[str, int | None]:
         keys = ("completion_rate", "start_rate")
         if self.last_month is None:
@@ -59,18 +71,30 @@ class CityView:
         return {k: now[k] - int(self.last_month.get(k, 0)) for k in keys}
 
 
-async def _per_month(session: AsyncSession, column: Any) -> dict[str, int]:
-    """How many projects have `column` (a date) in each month, `YYYY-MM`: counted in the database."""
-    year, month = extract("year", column), extract("month", column)
-    rows = await session.execute(select(year, month, func.count()).where(column.is_not(None)).group_by(year, month))
-    return {f"{int(y):04d}-{int(m):02d}": n for y, m, n in rows}
+async def _per_month(session: AsyncSession) -> tuple[dict[str, int], dict[str, int]]:
+    """How many projects started and finished in each month (`YYYY-MM`), counted in the database in one
+    pass over the projects."""
+    def month_of(column: Any) -> tuple[Any, Any]:
+        return extract("year", column), extract("month", column)
+
+    starts: dict[str, int] = defaultdict(int)
+    finishes: dict[str, int] = defaultdict(int)
+    rows = await session.execute(
+        select(*month_of(Project.actual_start), *month_of(Project.actual_finish), func.count())
+        .where(Project.actual_start.is_not(None) | Project.actual_finish.is_not(None))
+        .group_by(*month_of(Project.actual_start), *month_of(Project.actual_finish)))
+    for start_year, start_month, finish_year, finish_month, n in rows:
+        if start_year is not None:
+            starts[f"{int(start_year):04d}-{int(start_month):02d}"] += n
+        if finish_year is not None:
+            finishes[f"{int(finish_year):04d}-{int(finish_month):02d}"] += n
+    return starts, finishes
 
 
 async def _trend(session: AsyncSession, totals: Totals, today: dt.date) -> list[TrendPoint]:
     """The city's rates at each month's end since the first recorded start (at most TREND_MONTHS), from the
     ledger's actual start and finish dates: the current month ends with today's rates."""
-    starts = await _per_month(session, Project.actual_start)
-    finishes = await _per_month(session, Project.actual_finish)
+    starts, finishes = await _per_month(session)
     if not starts:
         return [TrendPoint(period_of_date(today), totals)]
     first = max(dt.date.fromisoformat(min(starts) + "-01"), add_months(today.replace(day=1), 1 - TREND_MONTHS))
@@ -90,24 +114,25 @@ async def city_view(session: AsyncSession, now: dt.datetime, settings: Settings)
     """The city page: the digest's city figures (rates, lights, ranking, 骏马 and 蜗牛, the change since last
     week), the change since about a month ago, and the trend. Reads what the page shows and nothing more
     (no status history, no contacts, no forecasts)."""
-    tz = settings.tz
-    today = now.astimezone(tz).date()
-    period = period_of(now, tz)
-    counties = await county_figures(session)
-    facts = await load_project_facts(session)
-    data = LedgerData(
-        now=now, period=period, counties=[(c.county_id, c.name) for c in counties],
-        county_totals={c.county_id: c.totals for c in counties}, facts=facts,
-        assessments=assess_all(facts, today, LightRules.from_settings(settings)),
-        reported=frozenset(await reported_project_ids(session, period)),
-        gained=await progress_gained(session, month_start(now, tz)),
-        status_changes=[], contacts={}, previous=await previous_snapshots(session, today),
-    )
-    figures = figures_for(data, None, tz)
-    last_month = await session.scalar(
-        select(Snapshot.figures).where(Snapshot.scope == CITY, Snapshot.taken_on <= add_months(today, -1))
-        .order_by(Snapshot.taken_on.desc()).limit(1))
-    return CityView(figures=figures, last_month=last_month, trend=await _trend(session, figures.totals, today))
+    with collector_paused():  # every project read and assessed
+        tz = settings.tz
+        today = now.astimezone(tz).date()
+        period = period_of(now, tz)
+        counties = await county_figures(session)
+        facts = await load_project_facts(session, today)
+        data = LedgerData(
+            now=now, period=period, counties=[(c.county_id, c.name) for c in counties],
+            county_totals={c.county_id: c.totals for c in counties}, facts=facts,
+            assessments=assess_all(facts, today, LightRules.from_settings(settings)),
+            reported=frozenset(await reported_project_ids(session, period)),
+            gained=await progress_gained(session, month_start(now, tz)),
+            status_changes=[], contacts={}, previous=await previous_snapshots(session, today),
+        )
+        figures = figures_for(data, None, tz)
+        last_month = await session.scalar(
+            select(Snapshot.figures).where(Snapshot.scope == CITY, Snapshot.taken_on <= add_months(today, -1))
+            .order_by(Snapshot.taken_on.desc()).limit(1))
+        return CityView(figures=figures, last_month=last_month, trend=await _trend(session, figures.totals, today))
 
 
 @dataclass(frozen=True)
@@ -146,7 +171,7 @@ async def county_view(
         return None
     tz = settings.tz
     today, period = now.astimezone(tz).date(), period_of(now, tz)
-    facts = await load_project_facts(session, county_id)
+    facts = await load_project_facts(session, today, county_id)
     lights = assess_all(facts, today, LightRules.from_settings(settings))
     reported = await reported_project_ids(session, period, [f.id for f in facts])
     outlooks = await forecasts(session, facts, today, tz)
