@@ -77,7 +77,8 @@ def environment() -> Environment:
 
 
 @cache
-def _module(lang: str, file: str) -> Any:
+def module_of(lang: str, file: str) -> Any:
+    """The compiled template `lang/file` (.html, .txt or .md), compiled once per process."""
     env = environment()
     for ext in ("html", "txt", "md"):
         try:
@@ -92,7 +93,7 @@ def render(lang: str | None, name: str, **context: Any) -> str:
     file, _, macro_name = name.rpartition(".")
     if not file:
         raise KeyError(f"text name must be file.macro, got {name!r}")
-    module = _module(lang if lang in LANGUAGES else "zh", file)
+    module = module_of(lang if lang in LANGUAGES else "zh", file)
     macro = getattr(module, macro_name, None)
     if macro is None:
         raise KeyError(f"no macro {macro_name!r} in {lang}/{file}")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+from bot.texts import templates_dir
+
 SCRIPT = textwrap.dedent("""
     from bot.telegram import lazy_aiogram
     lazy_aiogram.install()  # as `qingshui run` does, before anything imports aiogram
@@ -62,3 +64,40 @@ def test_importing_bot_changes_nothing_in_the_process() -> None:
               "assert sys.meta_path == before\nfrom aiogram import types\nassert types.Update.__pydantic_complete__")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+WARM_UP = textwrap.dedent("""
+    from bot.telegram import lazy_aiogram
+    lazy_aiogram.install()  # as `qingshui run` does
+    from aiogram import methods, types
+    from aiogram.methods.base import Response
+    from bot import texts
+    from bot.telegram.warm_up import warm_up
+
+    models = (types.Update, Response[types.Message], methods.SendMessage, methods.EditMessageText,
+              methods.AnswerCallbackQuery, methods.SendPhoto)
+    built = lambda: [c.__name__ for c in models if c.__pydantic_complete__]
+    before, compiled = built(), texts.module_of.cache_info().currsize
+    warm_up()
+    print(";".join(map(str, (before, compiled, built()))))
+    print(texts.module_of.cache_info().currsize)
+""")
+
+
+def test_warm_up_builds_what_the_first_update_needs_before_polling() -> None:
+    """`qingshui run` builds the models of an update and an answer and compiles the chat's templates in both
+    languages before the first getUpdates, so a restart's first answers are not held up by them
+    (bench/burst.py); the command line's, the robots' and the cockpit's texts are left for when used."""
+    done = subprocess.run([sys.executable, "-c", WARM_UP], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()[:2]
+    before, compiled, after = first.split(";")
+    assert not {"'Update'", "'SendMessage'", "'EditMessageText'", "'SendPhoto'"} & set(before.strip("[]").split(", "))
+    assert compiled == "0"
+    assert after == ("['Update', 'Response[Message]', 'SendMessage', 'EditMessageText', 'AnswerCallbackQuery', "
+                     "'SendPhoto']")
+    chat_files = {p.stem for p in (templates_dir() / "zh").iterdir()
+                  if p.suffix in (".html", ".txt", ".md") and not p.name.startswith(("cli_", "channel_", "web_",
+                                                                                        "demo_", "bulletin"))}
+    assert {"quick", "project", "report", "buttons", "help", "start", "listing"} <= chat_files
+    assert int(second) == 2 * len(chat_files)

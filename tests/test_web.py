@@ -238,6 +238,7 @@ async def test_the_city_lists_the_worst_flagged_projects_and_points_to_the_rest(
     """At 10,000 projects thousands are red or yellow: the city page lists the first FLAGGED_SHOWN, red
     first, says how many more there are, and each county's red and yellow counts open its filtered list."""
     status, page = await open_link(client, await city.key("leader"))
+    assert status == 200
     flagged = page.split('<ul class="flagged">')[1].split("</ul>")[0]
     everyone = flagged.count("<li>")
     assert everyone > 3 and "另有" not in page

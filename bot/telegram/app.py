@@ -43,6 +43,7 @@ from bot.telegram.background import start_background
 from bot.telegram.bot_session import BotSession
 from bot.telegram.pacing import Pacer, pacer_for
 from bot.telegram.start import until_telegram_answers
+from bot.telegram.warm_up import warm_up
 from bot.texts import LANGUAGES, Texts
 from bot.web.app import start_web
 from handlers import routers
@@ -251,6 +252,7 @@ async def run_service(settings: Settings, *, stop: asyncio.Event | None = None) 
     engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)
     sessionmaker = make_sessionmaker(engine)
     app = build_app(settings, sessionmaker)
+    warm_up()  # before the first update: a restart's first answers are not half a second late
     if stop is None:
         stop = asyncio.Event()
         stop_on_signals(stop)
