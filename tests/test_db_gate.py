@@ -8,6 +8,7 @@ import asyncio
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.store.db import make_engine, open_pool
 from bot.store.db_gate import DbGate, away_from_database, update_slots
 from bot.store.models import County
 
@@ -79,3 +80,17 @@ async def test_a_cancelled_update_leaves_the_count_right(sessionmaker: async_ses
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert gate.free == 1
+
+
+async def test_the_pool_is_opened_at_start_on_postgresql(db_url: str) -> None:
+    """`qingshui run` opens the connections the updates take turns with before the first update: on
+    PostgreSQL they then wait for no login; SQLite opens its file when needed."""
+    engine = make_engine(db_url, pool_size=10)
+    try:
+        await open_pool(engine, 8)
+        idle = engine.sync_engine.pool.checkedin()  # type: ignore[attr-defined]
+        assert idle == (8 if engine.dialect.name == "postgresql" else 0)
+        async with engine.connect() as connection:  # and they serve as any other
+            assert await connection.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()

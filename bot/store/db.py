@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -42,6 +42,19 @@ def make_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> Asy
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+async def open_pool(engine: AsyncEngine, connections: int) -> None:
+    """On PostgreSQL, open `connections` of the engine's pool now (held together, so they are distinct
+    ones): the first updates after a start then do not each wait for a login and the driver's set-up, tens
+    of milliseconds each (bench/burst.py). A SQLite connection opens a file in about a millisecond and
+    takes a thread of its own: those open when first needed."""
+    if engine.dialect.name != "postgresql":
+        return
+    async with AsyncExitStack() as held:
+        for _ in range(connections):
+            connection = await held.enter_async_context(engine.connect())
+            await connection.execute(text("SELECT 1"))
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import signal
@@ -35,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings, settings_error
 from bot.domain.clock import Clock, utcnow
-from bot.store.db import make_engine, make_sessionmaker, migrate
-from bot.store.db_gate import DbGate, update_slots
+from bot.store.db import make_engine, make_sessionmaker, migrate, open_pool
+from bot.store.db_gate import RESERVED_CONNECTIONS, DbGate, update_slots
 from bot.store.fsm_storage import DbStorage
 from bot.telegram.answer_pacing import PacedAnswers
 from bot.telegram.background import start_background
@@ -253,6 +254,7 @@ async def run_service(settings: Settings, *, stop: asyncio.Event | None = None) 
     sessionmaker = make_sessionmaker(engine)
     app = build_app(settings, sessionmaker)
     warm_up()  # before the first update: a restart's first answers are not half a second late
+    await open_pool(engine, settings.db_pool_size - RESERVED_CONNECTIONS)  # those the updates take turns with
     if stop is None:
         stop = asyncio.Event()
         stop_on_signals(stop)
@@ -260,6 +262,7 @@ async def run_service(settings: Settings, *, stop: asyncio.Event | None = None) 
         # the outbox and the jobs run even while Telegram cannot be reached (serve retries it)
         background = await start_background(settings, app.bot, sessionmaker, pacer=app.pacer)
         cockpit = await start_web(settings, sessionmaker)  # README "Cockpit"; None when not served
+        gc.freeze()  # what start-up built lives as long as the process: full collections stop walking it
         try:
             await app.serve(stop)
         finally:
