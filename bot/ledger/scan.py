@@ -10,7 +10,7 @@ import gc
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,9 +36,9 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-@dataclass(frozen=True)
-class ProjectFacts:
-    """One project as plain data: what the lights and the messages need."""
+class ProjectFacts(NamedTuple):
+    """One project as plain data: what the lights and the messages need (a NamedTuple, as the states in
+    bot.domain.lights: immutable and quick to build for every project)."""
 
     id: int
     code: str
@@ -78,16 +78,14 @@ async def load_project_facts(
         milestones[project_id].append((ms_id, MilestoneState(name, due, done)))
     facts = []
     for pid, code, name, cid, status, progress, start, finish in (await connection.execute(query)).all():
-        own = milestones.get(pid, [])
-        if len(own) > 1:  # by due date (undated last), as Project.milestones orders them
-            own.sort(key=lambda item: (item[1].due is None, item[1].due or dt.date.min, item[0]))
-        facts.append(
-            ProjectFacts(
-                id=pid, code=code, name=name, county_id=cid,
-                state=ProjectState(status, progress, start, finish, tuple(ms for _, ms in own)),
-                milestone_ids=tuple(ms_id for ms_id, _ in own),
-            )
-        )
+        own = milestones.get(pid)
+        if own is None:  # most projects: nothing overdue
+            facts.append(ProjectFacts(pid, code, name, cid, ProjectState(status, progress, start, finish)))
+            continue
+        own.sort(key=lambda item: (item[1].due, item[0]))  # by due date, as Project.milestones orders them
+        facts.append(ProjectFacts(pid, code, name, cid,
+                                  ProjectState(status, progress, start, finish, tuple(ms for _, ms in own)),
+                                  tuple(ms_id for ms_id, _ in own)))
     return facts
 
 
