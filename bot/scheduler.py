@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.domain.clock import Clock, utcnow
+from bot.ledger.scan import give_memory_back
 from bot.store.lease import SCHEDULER_LEASE, LeaseKeeper, default_name
 from bot.store.retention import prune_outbox
 from jobs.base import JobContext, JobResult
@@ -112,6 +113,8 @@ class JobScheduler:
             except Exception:
                 log.exception("job %s failed at %s; its next run tries again", name, now.isoformat())
                 return None
+            finally:
+                give_memory_back()  # a job reads the whole ledger: its peak need not stay
             log.info("job %s at %s: %s", name, now.astimezone(self.settings.tz).isoformat(), result.summary())
             if result.queued and self.on_queued is not None:
                 self.on_queued()

