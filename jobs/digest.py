@@ -214,7 +214,7 @@ async def run(session: AsyncSession, now: dt.datetime, ctx: JobContext) -> JobRe
 
     build = _Build(session, ctx, now, await gather(session, now, ctx.tz, LightRules.from_settings(ctx.settings)))
     await build.snapshots()
-    names = dict(build.data.counties)
+    names = build.data.county_names
     unreachable = await unreachable_people(session, names) if any(r.admin for r in waiting) else []
     send_at = ctx.send_after(now)
     deadline = cycle_for(build.data.period, ctx.settings).deadline

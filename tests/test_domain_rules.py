@@ -123,3 +123,12 @@ def test_national_day_2026() -> None:
 def test_year_beyond_the_official_calendar_counts_weekends(caplog: pytest.LogCaptureFixture) -> None:
     assert is_workday(D(2031, 3, 3))  # a Monday
     assert not is_workday(D(2031, 3, 2))  # a Sunday
+
+
+def test_a_period_is_four_and_two_ascii_digits() -> None:
+    from bot.domain.periods import parse_period
+
+    assert parse_period("2026-11") == dt.date(2026, 11, 1)
+    for odd in ("２０２６-１１", "2026-+1", "2026- 1", "+026-11", "2026-1", "2026/11", "2026-13", ""):
+        with pytest.raises(ValueError):
+            parse_period(odd)

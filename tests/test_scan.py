@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.config import Settings
 from bot.domain.lights import LightRules, assess
-from bot.ledger.scan import _LIBC, assess_all, give_memory_back, load_project_facts
+from bot.ledger.scan import _malloc_trim, assess_all, give_memory_back, load_project_facts
 from bot.services.project_views import state_of
 from bot.store.models import Milestone, Project
 from tests import factories
@@ -93,4 +93,4 @@ def test_memory_is_given_back_after_a_job() -> None:
         if enabled:
             gc.enable()
     if sys.platform.startswith("linux"):
-        assert getattr(_LIBC, "malloc_trim", None) is not None
+        assert _malloc_trim() is not None

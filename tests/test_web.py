@@ -253,3 +253,28 @@ async def test_the_city_lists_the_worst_flagged_projects_and_points_to_the_rest(
     county_id = ranking.split('?light=red"')[0].rsplit('href="/county/', 1)[1]
     filtered = await (await client.get(f"/county/{county_id}?light=red")).text()
     assert 'class="on"><span class="dot red">' in filtered
+
+
+async def test_a_link_only_ever_leads_to_this_site(city: City, client: TestClient) -> None:
+    """The key moves from the address into the cookie with a redirect to the same path: a path that decodes
+    to `//host` must stay a path here, not become a link to another site."""
+    key = await city.key("leader")
+    for path, kept in (("/%2Fevil.example/", "/%2Fevil.example/"), ("/%2F%2Fevil.example", "/%2F%2Fevil.example"),
+                       ("/county/3", "/county/3")):
+        response = await client.get(f"{path}?k={key}&light=red", allow_redirects=False)
+        assert response.status == 302
+        location = response.headers["Location"]
+        assert location.startswith("/") and not location.startswith("//"), location
+        assert location == f"{kept}?light=red"
+
+
+async def test_downloads_are_named_in_the_readers_language(city: City, client: TestClient) -> None:
+    await open_link(client, await city.key("leader"))
+    bulletin = await client.get("/download/bulletin.docx?month=2026-10")
+    assert bulletin.status == 200
+    disposition = bulletin.headers["Content-Disposition"]
+    assert disposition == "attachment; filename*=UTF-8''" + urllib.parse.quote("月度通报-2026-10.docx")
+    ledger = await client.get("/download/ledger.xlsx")
+    assert ledger.headers["Content-Disposition"].endswith(urllib.parse.quote("台账.xlsx"))
+    for odd in ("２０２６-１０", "2026-+1", "2026-1", "../../x"):  # a month typed in the address bar
+        assert (await client.get(f"/download/bulletin.docx?month={urllib.parse.quote(odd)}")).status == 404

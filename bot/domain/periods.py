@@ -24,7 +24,8 @@ def period_of_date(day: dt.date) -> str:
 def parse_period(period: str) -> dt.date:
     """First day of a `YYYY-MM` period; ValueError on anything else."""
     year, sep, month = period.partition("-")
-    if not sep or len(year) != 4 or len(month) != 2:
+    digits = (year + month).isascii() and (year + month).isdigit()  # int() would take "+1" and "０１" too
+    if not sep or len(year) != 4 or len(month) != 2 or not digits:
         raise ValueError(f"not a period YYYY-MM: {period!r}")
     return dt.date(int(year), int(month), 1)
 

@@ -9,8 +9,9 @@ import ctypes
 import datetime as dt
 import gc
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -19,8 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.lights import Assessment, LightRules, MilestoneState, ProjectState, assess
 from bot.domain.states import ProjectStatus
 from bot.store.models import County, Milestone, Project
-
-_LIBC = ctypes.CDLL(None)  # the process's own symbols: malloc_trim where the C library is glibc
 
 
 @contextmanager
@@ -44,9 +43,18 @@ def give_memory_back() -> None:
     and hand the freed heap back to the system (glibc's malloc_trim), so an idle service does not keep the
     pass's peak (bench/memory.py at 10,000 projects: 147 → 140 MB). Elsewhere the allocator keeps it."""
     gc.collect()
-    trim = getattr(_LIBC, "malloc_trim", None)
+    trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim from the process's own symbols; None with another C library."""
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)  # type: ignore[no-any-return]
+    except OSError:
+        return None
 
 
 class ProjectFacts(NamedTuple):

@@ -241,13 +241,6 @@ def sum_totals(parts: Iterable[Totals]) -> Totals:
     return Totals(total=total, completed=completed, started=started)
 
 
-def light_counts(levels: Iterable[Light]) -> dict[Light, int]:
-    counts = dict.fromkeys(Light, 0)
-    for level in levels:
-        counts[level] += 1
-    return counts
-
-
 def ranked(rows: Iterable[CountyRow]) -> list[CountyRow]:
     """Best first: completion rate, then start rate; ties keep the ledger's county order."""
     return sorted(rows, key=lambda r: (-r.completion_rate, -r.start_rate))
@@ -313,7 +306,7 @@ def county_rows(data: LedgerData) -> list[CountyRow]:
 
 def figures_for(data: LedgerData, county_id: int | None, tz: ZoneInfo) -> Figures:
     """The digest of the city (county_id None) or of one county."""
-    names = dict(data.counties)
+    names = data.county_names
     scope = CITY if county_id is None else county_scope(county_id)
     facts = data.facts if county_id is None else data.by_county.get(county_id, [])
     rows = data.county_rows
@@ -487,7 +480,6 @@ __all__ = [
     "fastest_and_slowest",
     "figures_for",
     "gather",
-    "light_counts",
     "month_start",
     "previous_snapshots",
     "progress_gained",

@@ -13,7 +13,7 @@ from sqlalchemy import exists, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
-from bot.domain.forecast import Forecast, forecast
+from bot.domain.forecast import Forecast, Reading, forecast
 from bot.domain.lights import Assessment, LightRules, MilestoneState, ProjectState, assess
 from bot.domain.periods import period_of
 from bot.domain.project_code import canonical_code
@@ -103,6 +103,7 @@ class Card:
     period: str
     reported: bool
     forecast: Forecast | None = None  # None only where no forecast was asked for
+    readings: tuple[Reading, ...] = ()  # what the forecast was made from (the cockpit draws them)
 
 
 def state_of(project: Project) -> ProjectState:
@@ -224,7 +225,8 @@ async def project_card(
         report, who = saved
         return Card(project=project, county=project.county.name, assessment=assessment,
                     milestones=tuple(project.milestones), latest=_report_view(report, who, set(), tz), period=period,
-                    reported=report.period == period and report.kind in COUNTING_KINDS, forecast=outlook)
+                    reported=report.period == period and report.kind in COUNTING_KINDS, forecast=outlook,
+                    readings=tuple(found))
     reported = bool(await reported_project_ids(session, period, [project.id]))
     # the latest report with its author's name and whether it was taken back, in one query
     latest_row = (await session.execute(
@@ -239,7 +241,7 @@ async def project_card(
         latest = _report_view(report, who or "", {report.id} if undone else set(), tz)
     return Card(project=project, county=project.county.name, assessment=assessment,
                 milestones=tuple(project.milestones), latest=latest, period=period, reported=reported,
-                forecast=outlook)
+                forecast=outlook, readings=tuple(found))
 
 
 async def timeline(session: AsyncSession, project: Project, *, tz: ZoneInfo) -> list[TimelineEntry]:

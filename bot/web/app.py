@@ -16,9 +16,10 @@ import datetime as dt
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import select
@@ -93,8 +94,10 @@ async def who(request: web.Request, handler: Handler) -> web.StreamResponse:
             return response
         if from_link:  # move the key into the cookie and out of the address
             rest = {k: v for k, v in request.query.items() if k != "k"}
-            response = web.Response(status=302, headers={
-                **_HEADERS, "Location": request.path + (f"?{urlencode(rest)}" if rest else "")})
+            # the path as it came, still encoded, and always on this site: `/%2Fevil.example/` must not
+            # become `//evil.example/`, which a browser would open as another host
+            here = "/" + str(request.rel_url.with_query(rest or None)).lstrip("/")
+            response = web.Response(status=302, headers={**_HEADERS, "Location": here})
             _set_key(response, settings, key)
             return response
         request[PERSON], request[SESSION] = person, session
@@ -174,7 +177,7 @@ async def _file(request: web.Request, name: str, write: Callable[[Path], Awaitab
         await write(target)
         body = await asyncio.to_thread(target.read_bytes)
     return web.Response(body=body, content_type=mime, headers={
-        **_HEADERS, "Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
+        **_HEADERS, "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
 
 
 async def ledger_file(request: web.Request) -> web.StreamResponse:
@@ -185,8 +188,8 @@ async def ledger_file(request: web.Request) -> web.StreamResponse:
         return _refused(request, "scope")
     county_id = None if city else person.county_id
     lang = _lang(request)
-    return await _file(request, "ledger.xlsx", lambda path: export_ledger(request[SESSION], path,
-                                                                          county_id=county_id, lang=lang),
+    return await _file(request, render(lang, "web_common.ledger_filename"),
+                       lambda path: export_ledger(request[SESSION], path, county_id=county_id, lang=lang),
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
@@ -202,14 +205,18 @@ async def bulletin_file(request: web.Request) -> web.StreamResponse:
     except ValueError:  # not YYYY-MM, or not begun
         return _refused(request, "missing", 404)
     lang = _lang(request)
-    return await _file(request, f"bulletin-{month}.docx",
+    return await _file(request, render(lang, "bulletin.filename", month=month),
                        lambda path: asyncio.to_thread(write_docx, bulletin, path, lang),
                        "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
+@cache
+def _css() -> str:
+    return (resources.files("bot.web.static") / "web.css").read_text(encoding="utf-8")  # ships with the package
+
+
 async def stylesheet(request: web.Request) -> web.StreamResponse:
-    css = (resources.files("bot.web.static") / "web.css").read_text(encoding="utf-8")
-    return web.Response(text=css, content_type="text/css", charset="utf-8",
+    return web.Response(text=_css(), content_type="text/css", charset="utf-8",
                         headers={"Cache-Control": "public, max-age=3600"})
 
 
@@ -232,14 +239,14 @@ async def miniapp_session(request: web.Request) -> web.StreamResponse:
     try:
         data = safe_parse_webapp_init_data(settings.require_token(), str(form.get("initData", "")))
     except ValueError:
-        return web.Response(status=403, text="invalid initData")
+        return web.Response(status=403)  # the page says it in the reader's language
     fresh = now - data.auth_date.astimezone(dt.UTC) <= dt.timedelta(hours=settings.web_link_hours)
     if data.user is None or not fresh:
-        return web.Response(status=403, text="stale or anonymous initData")
+        return web.Response(status=403)  # the page says it in the reader's language
     async with request.app[SESSIONS]() as session:
         person = await session.scalar(select(Person).where(Person.telegram_id == data.user.id))
         if person is None:
-            return web.Response(status=403, text="not bound")
+            return web.Response(status=403)  # the page says it in the reader's language
         key, _ = await links.issue(session, person, settings, now)
     response = web.Response(text="ok")
     _set_key(response, settings, key)

@@ -8,6 +8,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import extract, func, select
@@ -30,7 +31,7 @@ from bot.services.digest import (
     previous_snapshots,
     progress_gained,
 )
-from bot.services.forecasts import forecasts, readings
+from bot.services.forecasts import forecasts
 from bot.services.project_views import Card, TimelineEntry, project_card, timeline
 from bot.services.reports import reported_project_ids
 from bot.store.models import County, Photo, Project, Report, Snapshot
@@ -51,7 +52,7 @@ class CityView:
     last_month: Mapping[str, Any] | None  # the city's snapshot about a month ago
     trend: list[TrendPoint]
 
-    @property
+    @cached_property
     def flagged(self) -> list[ProjectLine]:
         """The red projects, then the yellow, at most FLAGGED_SHOWN of them."""
         red = self.figures.red[:FLAGGED_SHOWN]
@@ -210,8 +211,7 @@ async def project_view(session: AsyncSession, project: Project, now: dt.datetime
         .where(Report.project_id == project.id, Photo.path != "").order_by(Photo.id)
     ):
         photos[report_id].append(photo_id)
-    found = (await readings(session, {project.id: project.progress}, tz, ids=[project.id]))[project.id]
-    return ProjectView(card=card, entries=entries, photos=dict(photos), readings=found,
+    return ProjectView(card=card, entries=entries, photos=dict(photos), readings=list(card.readings),
                        today=now.astimezone(tz).date())
 
 
