@@ -15,6 +15,7 @@ from aiogram.types import Message, PhotoSize
 
 from bot.config import Settings
 from bot.services.reports import PhotoInput
+from bot.store.db_gate import away_from_database
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -38,7 +39,8 @@ async def keep_photo(bot: Bot, photo: PhotoSize, settings: Settings, code: str, 
     target = settings.data_dir / relative
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        await bot.download(photo, destination=target)
+        async with away_from_database():  # a download can take seconds: no connection or turn held meanwhile
+            await bot.download(photo, destination=target)
     except (TelegramAPIError, OSError) as exc:
         log.warning("could not download photo %s for %s: %r", photo.file_unique_id, code, exc)
         return PhotoInput(file_id=photo.file_id, file_unique_id=photo.file_unique_id)

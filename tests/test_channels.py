@@ -388,3 +388,23 @@ def test_every_name_a_user_typed_goes_through_the_markdown_filter_in_robot_templ
     names = re.compile(r"\{\{ (?:a|p|r|m|f)\.(?:code|name|county|milestone) \}\}|\{\{ (?:county|channel) \}\}")
     for template in Path("templates").glob("*/channel_*.md"):
         assert not names.findall(template.read_text(encoding="utf-8")), template
+
+
+def test_a_robots_key_is_never_shown_whole() -> None:
+    """`channel list` and /channels show a robot's address with its key hidden, wherever the robot keeps it:
+    in the query (with other parameters after it), or at the end of the path (with a trailing slash)."""
+    from bot.channels.base import mask_target
+
+    cases = {
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRETKEY123456&debug=1":
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…3456&debug=…",
+        "https://open.feishu.cn/open-apis/bot/v2/hook/abcdef-secret-123456/":
+            "https://open.feishu.cn/open-apis/bot/v2/hook/…3456/",
+        "https://oapi.dingtalk.com/robot/send?access_token=TOKEN987654321":
+            "https://oapi.dingtalk.com/robot/send?access_token=…4321",
+        "https://hooks.example/x/abcdefghijklmnopqrstu?tag=1": "https://hooks.example/x/…rstu?tag=…",
+    }
+    for target, shown in cases.items():
+        assert mask_target("wecom", target) == shown
+        assert not any(secret in shown for secret in ("SECRETKEY", "secret-12", "TOKEN98", "abcdefghij"))
+    assert mask_target("email", "ops@jz.gov.cn") == "ops@jz.gov.cn"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 
-from bot.telegram.pacing import CONVERSATION_SECONDS, Pacer, Priority, SlidingWindow, rate_share
+import pytest
+
+from bot.telegram.pacing import CONVERSATION_SECONDS, Pacer, Priority, SlidingWindow, _PriorityLock, rate_share
 
 
 def test_rates_become_windows_that_never_add_up_to_more_than_configured() -> None:
@@ -104,3 +106,27 @@ def test_a_chat_sent_to_lately_is_in_a_conversation() -> None:
     assert pacer.answer_priority(5) == Priority.ANSWER
     clock[0] = 99.0 + CONVERSATION_SECONDS + 0.1
     assert pacer.answer_priority(5) == Priority.FIRST_ANSWER
+
+
+async def test_a_sender_cancelled_while_deferring_never_leaves_two_holders() -> None:
+    """A send that deferred to a more urgent one and is then cancelled (its update ended, the service stops)
+    gives nothing back it does not hold: the more urgent send keeps the overall turn alone, and the turn
+    passes on in order once it is done."""
+    lock = _PriorityLock()
+    first = await lock.acquire(Priority.NOTIFICATION)
+    urgent = asyncio.create_task(lock.acquire(Priority.FIRST_ANSWER))
+    await asyncio.sleep(0)
+    deferring = asyncio.create_task(lock.defer(first))
+    urgent_place = await urgent  # the turn went to the urgent send
+    deferring.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await deferring
+    lock.release(first)  # what the cancelled sender's `finally` does: it no longer holds the turn
+    later = [asyncio.create_task(lock.acquire(Priority.ANSWER)) for _ in range(2)]
+    await asyncio.sleep(0.01)
+    assert not any(t.done() for t in later)  # the urgent send still holds it alone
+    lock.release(urgent_place)
+    await asyncio.sleep(0)
+    assert [t.done() for t in later] == [True, False]  # one holder at a time, in order
+    lock.release(later[0].result())
+    await asyncio.wait_for(later[1], 1)

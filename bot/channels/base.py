@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -102,7 +103,10 @@ async def post_json(
                 answer = {}
             headers = response.headers
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return Outcome.retry(f"{type(exc).__name__}: {exc}"), {}
+        text = str(exc)  # it can hold the URL, key and all (aiohttp's InvalidURL is the URL)
+        for shown in (url, url.split("?", 1)[0]):
+            text = text.replace(shown, mask_target("robot", shown))
+        return Outcome.retry(f"{type(exc).__name__}: {text}"), {}
     code = answer.get(code_field, answer.get("StatusCode", answer.get("code")))
     message = str(answer.get(message_field, answer.get("msg", answer.get("StatusMessage", ""))))
     reason = f"{code} {message}".strip() if code is not None else f"HTTP {status}"
@@ -181,10 +185,24 @@ def _merge(lines: list[str], joiner: str, limit: int) -> list[str]:
     return merged
 
 
+KEY_LIKE = 16  # a path segment longer than this may be a key, even beside a query
+
+
 def mask_target(kind: str, target: str) -> str:
-    """A webhook URL with its key hidden but for its last four characters; e-mail addresses as they are."""
+    """A webhook URL with every query value and its last path segment (where the robots keep their keys:
+    in the query or, Feishu's, at the end of the path) hidden but for their last four characters; e-mail
+    addresses as they are."""
     if kind == "email":
         return target
-    head, sep, key = target.rpartition("=") if "=" in target else target.rpartition("/")
-    key = key.split("&", 1)[0]
-    return f"{head}{sep}…{key[-4:]}" if key else target
+    parts = urlsplit(target)
+    segments = parts.path.split("/")
+    last = max((i for i, part in enumerate(segments) if part), default=None)
+    if last is not None and (not parts.query or len(segments[last]) > KEY_LIKE):  # `…/send?key=…` stays readable
+        segments[last] = _masked(segments[last])
+    query = "&".join(f"{name}{sep}{_masked(value) if sep else ''}"
+                     for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item))
+    return urlunsplit((parts.scheme, parts.netloc, "/".join(segments), query, ""))
+
+
+def _masked(secret: str) -> str:
+    return f"…{secret[-4:]}" if len(secret) > 4 else "…"

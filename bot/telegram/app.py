@@ -253,12 +253,12 @@ async def run_service(settings: Settings, *, stop: asyncio.Event | None = None) 
     engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)
     sessionmaker = make_sessionmaker(engine)
     app = build_app(settings, sessionmaker)
-    warm_up()  # before the first update: a restart's first answers are not half a second late
-    await open_pool(engine, settings.db_pool_size - RESERVED_CONNECTIONS)  # those the updates take turns with
     if stop is None:
         stop = asyncio.Event()
         stop_on_signals(stop)
     try:
+        warm_up()  # before the first update: a restart's first answers are not half a second late
+        await open_pool(engine, settings.db_pool_size - RESERVED_CONNECTIONS)  # those updates take turns with
         # the outbox and the jobs run even while Telegram cannot be reached (serve retries it)
         background = await start_background(settings, app.bot, sessionmaker, pacer=app.pacer)
         cockpit = await start_web(settings, sessionmaker)  # README "Cockpit"; None when not served

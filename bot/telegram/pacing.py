@@ -42,18 +42,20 @@ class Priority(IntEnum):
 
 class _PriorityLock:
     """An asyncio lock whose waiters are served by (priority, arrival). Its holder may wait inside (for the
-    window to open) and then `defer` to a more urgent waiter that came meanwhile."""
+    window to open) and then `defer` to a more urgent waiter that came meanwhile. The lock knows its
+    holder's place, so a release by anyone else (a holder cancelled after handing the lock on) does
+    nothing: one holder at a time, whatever is cancelled when."""
 
     def __init__(self) -> None:
-        self._locked = False
+        self._holder: tuple[int, int] | None = None
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._arrivals = itertools.count()
 
     async def acquire(self, priority: int) -> tuple[int, int]:
-        """Hold the lock; returns this holder's place (priority, arrival) for `defer`."""
+        """Hold the lock; returns this holder's place (priority, arrival), for `defer` and `release`."""
         key = (priority, next(self._arrivals))
-        if not self._locked and not self._waiters:
-            self._locked = True
+        if self._holder is None and not self._waiters:
+            self._holder = key
             return key
         await self._wait_turn(key)
         return key
@@ -69,21 +71,24 @@ class _PriorityLock:
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (*key, turn))  # a deferring holder keeps its old place
         if hand_over:
-            self.release()  # to the most urgent waiter, never back to us: its place is before ours
+            self.release(key)  # to the most urgent waiter, never back to us: its place is before ours
         try:
             await turn
         except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():  # handed the lock just as we were cancelled: pass it on
-                self.release()
+            self.release(key)  # handed the lock just as we were cancelled: pass it on (else nothing)
             raise
 
-    def release(self) -> None:
+    def release(self, key: tuple[int, int]) -> None:
+        """Pass the lock to the most urgent waiter, if `key` holds it."""
+        if self._holder != key:
+            return
         while self._waiters:
-            _, _, turn = heapq.heappop(self._waiters)
+            priority, arrival, turn = heapq.heappop(self._waiters)
             if not turn.done():  # a cancelled waiter's future is done already
+                self._holder = (priority, arrival)
                 turn.set_result(None)  # the lock passes to it, still held
                 return
-        self._locked = False
+        self._holder = None
 
 
 def rate_share(total: float, senders: list[str], me: str) -> float:
@@ -258,7 +263,7 @@ class Pacer:
                 self.global_window.start(now)
                 window.start(now)
             finally:
-                self._global_lock.release()
+                self._global_lock.release(place)
             try:
                 yield
             finally:
