@@ -408,3 +408,32 @@ def test_a_robots_key_is_never_shown_whole() -> None:
         assert mask_target("wecom", target) == shown
         assert not any(secret in shown for secret in ("SECRETKEY", "secret-12", "TOKEN98", "abcdefghij"))
     assert mask_target("email", "ops@jz.gov.cn") == "ops@jz.gov.cn"
+
+
+async def test_a_digest_without_its_chart_or_workbook_does_not_point_to_them(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """When the chart or the workbook could not be built the text still goes (README "Channels"); then it
+    neither shows a broken picture nor points to an attachment or a message that is not there."""
+    from bot.channels.compose import digest_steps
+    from bot.domain.lights import LightRules
+    from bot.services.digest import figures_for, gather
+
+    await sample(sessionmaker)
+    rules = LightRules.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+    async with sessionmaker() as s:
+        f = figures_for(await gather(s, MONDAY.astimezone(dt.UTC), SH, rules), None, SH)
+    deadline = dt.date(2026, 11, 10)
+    for lang, attached, follows in (("zh", "台账见附件", "下一条消息"), ("en", "ledger attached", "next message")):
+        def email(chart: str | None, ledger: str | None, lang: str = lang) -> dict[str, Any]:
+            step = digest_steps("email", lang, f=f, limit=10, deadline=deadline, chart=chart, ledger=ledger)
+            return step[0][2]
+
+        whole, bare, chart_only = email("c.png", "l.xlsx"), email(None, None), email("c.png", None)
+        assert "cid:chart" in whole["html"] and attached in whole["html"] + whole["plain"]
+        assert "cid:chart" not in bare["html"] and attached not in bare["html"] + bare["plain"]
+        assert "📎" not in bare["plain"]
+        assert "cid:chart" in chart_only["html"] and attached not in chart_only["html"] + chart_only["plain"]
+        wecom = digest_steps("wecom", lang, f=f, limit=10, deadline=deadline, chart=None, ledger="l.xlsx")
+        text = "\n".join(str(step[2].get("text", "")) for step in wecom)
+        assert follows in text and [step[1] for step in wecom][-1] == "file"

@@ -36,10 +36,12 @@ def digest_steps(kind: str, lang: str, *, f: Any, limit: int, deadline: Any, cha
     """The weekly digest; WeCom gets the chart and workbook as two more messages, e-mail inline and attached.
     A chart or workbook that could not be built (None) is left out; the text still goes."""
     title = _plain(render(lang, "channel_digest.title", f=f))
-    markdown = render(lang, "channel_digest.digest", f=f, kind=kind, limit=limit, deadline=deadline)
+    markdown = render(lang, "channel_digest.digest", f=f, kind=kind, limit=limit, deadline=deadline,
+                      chart=chart is not None, ledger=ledger is not None)
     filename = _plain(render(lang, "channel_digest.ledger_filename", f=f))
     if kind == "email":
-        body = render(lang, "channel_email.digest", f=f, limit=limit, deadline=deadline)
+        body = render(lang, "channel_email.digest", f=f, limit=limit, deadline=deadline, chart=chart is not None,
+                      ledger=ledger is not None)
         return [email_step(title, body, markdown, chart=chart, ledger=ledger, filename=filename)]
     steps = text_steps(kind, title, markdown)
     if module(kind).FILES:
