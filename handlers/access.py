@@ -67,8 +67,9 @@ class AccessMiddleware(BaseMiddleware):
         code = None if project_id else await _code(data)
         if project_id or code is not None:
             project = await (project_by_id(session, project_id) if project_id else project_by_code(session, code or ""))
-            if project is None:
-                await answer(event, texts(lang, "access.unknown_project", code=(code or "")[:40]))
+            if project is None:  # a button of a project removed since: the button is stale, not the code
+                await answer(event, texts(lang, "help.stale_button") if project_id
+                             else texts(lang, "access.unknown_project", code=(code or "")[:40]))
                 return None
             if not can(person.role, person.county_id, action, project.county_id):
                 anywhere = can(person.role, person.county_id, action, person.county_id)

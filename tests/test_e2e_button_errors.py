@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy.exc import OperationalError
 
 import handlers.identity
 import handlers.project
 from bot.demo.fake_telegram import FakeTelegram
 from bot.store.db import make_engine, make_sessionmaker
+from bot.store.models import Project
 from tests.test_e2e_chat import CONTACT, Chat, fake, invite_code, running, seed, text_of
 
 __all__ = ["fake"]  # the fake Bot API fixture, shared with the chat stories
@@ -54,3 +56,23 @@ async def test_a_failing_button_is_answered_once_and_the_person_told(
         assert "数据库连接不上" in text_of(said)
         assert answers(fake, mark) == ["answerCallbackQuery"]
     assert fake.rejected == []  # no answer Telegram would have refused
+
+
+async def test_a_button_of_a_project_removed_since_says_the_button_is_stale(
+    sqlite_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    """A list shown before the office removed a project: its button carries the project's id, not a code the
+    person typed, so the answer is that the button is out of date (not "no project 「」, check the code")."""
+    sessionmaker = make_sessionmaker(make_engine(sqlite_url))
+    await seed(sessionmaker)
+    invite = await invite_code(sessionmaker, "contact", "祁县")
+    async with running(sqlite_url, tmp_path, fake) as (_app, _db):
+        contact = Chat(fake, CONTACT)
+        await contact.says(f"/start {invite}")
+        listed = await contact.says("/list")
+        async with sessionmaker() as s:
+            await s.execute(delete(Project).where(Project.code == "JZ-017"))
+            await s.commit()
+        said = text_of(await contact.taps(listed[-1], "JZ-017"))
+        assert "这个按钮已经过期了" in said and "「」" not in said
+    assert fake.rejected == []

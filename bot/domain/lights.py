@@ -6,6 +6,7 @@ MILESTONE_RED_DAYS): their one default is on bot.config.Settings, and LightRules
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -88,12 +89,13 @@ def overdue(ms: MilestoneState, today: dt.date) -> bool:
     return ms.done is None and ms.due is not None and today > ms.due
 
 
-def _worst(reasons: list[Reason]) -> Light:
-    worst = Light.GREEN
-    for reason in reasons:
-        if reason.level.severity > worst.severity:
-            worst = reason.level
-    return worst
+def worst(levels: Iterable[Light]) -> Light:
+    """The most severe of `levels` (green when there is none): a project's light from its reasons."""
+    found = Light.GREEN
+    for level in levels:
+        if level.severity > found.severity:
+            found = level
+    return found
 
 
 def assess(state: ProjectState, today: dt.date, rules: LightRules) -> Assessment:
@@ -125,4 +127,4 @@ def assess(state: ProjectState, today: dt.date, rules: LightRules) -> Assessment
             level = Light.RED if days > rules.milestone_red_days else Light.YELLOW
             reasons.append(Reason("milestone_overdue", level, since=ms.due, milestone=ms.name, days=days))
 
-    return Assessment(_worst(reasons), expected, tuple(reasons))
+    return Assessment(worst(r.level for r in reasons), expected, tuple(reasons))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.domain.lights import Assessment, Reason
+from bot.domain.lights import Assessment, Reason, worst
 from bot.domain.periods import at_local
 from bot.domain.states import Light, ProblemStep, ProjectStatus, Role
 from bot.domain.workdays import add_workdays
@@ -94,10 +94,6 @@ def reason_dict(reason: Reason) -> dict[str, Any]:
     if reason.since is not None:
         data["since"] = reason.since.isoformat()
     return data
-
-
-def worst(levels: Iterable[Light]) -> Light:
-    return Light(max(levels, key=lambda level: Light(level).severity, default=Light.GREEN))
 
 
 def light_findings(
