@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from pathlib import Path
 
 from aiogram import Bot
@@ -14,11 +13,11 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, PhotoSize
 
 from bot.config import Settings
+from bot.domain.project_code import file_safe
 from bot.services.reports import PhotoInput
 from bot.store.db_gate import away_from_database
 
 log = logging.getLogger(__name__)
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def largest(message: Message) -> PhotoSize | None:
@@ -31,11 +30,11 @@ def too_big(photo: PhotoSize, settings: Settings) -> bool:
 
 def photo_folder(code: str) -> Path:
     """Relative to DATA_DIR."""
-    return Path("photos") / (_UNSAFE.sub("_", code) or "_")
+    return Path("photos") / file_safe(code)
 
 
 async def keep_photo(bot: Bot, photo: PhotoSize, settings: Settings, code: str, now: dt.datetime) -> PhotoInput:
-    relative = photo_folder(code) / f"{now:%Y%m%d-%H%M%S}-{_UNSAFE.sub('_', photo.file_unique_id)}.jpg"
+    relative = photo_folder(code) / f"{now:%Y%m%d-%H%M%S}-{file_safe(photo.file_unique_id)}.jpg"
     target = settings.data_dir / relative
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -3,13 +3,12 @@ full dossier as a document."""
 
 from __future__ import annotations
 
-import re
-
 from aiogram import F
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.domain.lights import LightRules
+from bot.domain.project_code import file_safe
 from bot.services.project_views import page_of, project_card, timeline
 from bot.store.models import Project
 from bot.telegram.callbacks import OldProjectButton, ProjectAction
@@ -21,7 +20,6 @@ from handlers.keyboards import inline, pager
 router = RouterSpec("project")
 SEE = {"access": "see"}
 TIMELINE_PAGE = 5
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 @router.message(Command("project"), flags={**SEE, "project_from": "command"})
@@ -64,7 +62,7 @@ async def dossier_file(query: CallbackQuery, project: Project, ctx: Ctx) -> None
     card = await project_card(ctx.session, project, now=now, tz=tz, rules=LightRules.from_settings(ctx.settings))
     entries = await timeline(ctx.session, project, tz=tz)
     document = ctx.t("dossier_file.document", card=card, entries=entries, generated=now.astimezone(tz))
-    name = f"{_UNSAFE.sub('_', project.code)}-dossier.html"
+    name = f"{file_safe(project.code)}-dossier.html"
     await query.bot.send_document(
         chat_id_of(query), BufferedInputFile(document.encode("utf-8"), filename=name),
         caption=ctx.t("project.file_caption", project=project, entries=len(entries)),

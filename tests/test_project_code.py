@@ -81,3 +81,14 @@ async def test_upgrade_gives_stored_codes_their_canonical_form_unless_two_would_
             assert (await project_by_code(session, "hc-007")).id == 4  # type: ignore[union-attr]
     finally:
         await engine.dispose()
+
+
+def test_a_code_as_a_file_name_keeps_its_letters() -> None:
+    """Photo folders and the dossier's file name: Chinese codes stay apart (they used to become `__-001`
+    both), and nothing a code stored before codes were checked holds can leave the folder."""
+    from bot.domain.project_code import file_safe
+
+    assert file_safe("祁县-001") == "祁县-001" and file_safe("平遥-001") == "平遥-001"
+    assert file_safe("JZ-017") == "JZ-017" and file_safe("A.B_1") == "A_B_1"
+    assert file_safe("..") == "_" and file_safe("a/../b") == "a_b" and file_safe("HC:3") == "HC_3"
+    assert file_safe("") == "_"

@@ -73,3 +73,13 @@ def code_problem(code: str) -> str | None:
 def bad_code_chars(code: str) -> str:
     """The characters of `code` a code may not hold, each once, for the error message."""
     return "".join(dict.fromkeys(ch for ch in code if not _allowed(ch)))
+
+
+_NOT_IN_FILE_NAMES = re.compile(r"[^\w-]+")  # \w: letters (Chinese too), digits, `_`; `.` out (no `..`)
+
+
+def file_safe(text: str) -> str:
+    """`text` (a code, a file id) as a file or folder name: letters of any script, digits, `-` and `_` kept,
+    anything else (`.`, `/`, `:` of a code stored before codes were checked) replaced by `_`. `祁县-001`
+    stays `祁县-001`, so two Chinese codes never share a photo folder."""
+    return _NOT_IN_FILE_NAMES.sub("_", text) or "_"
