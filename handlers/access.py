@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.access import can
 from bot.services.project_views import project_by_code, project_by_id
-from bot.store.models import Person
+from bot.store.models import Person, Project
 from bot.texts import Texts
 from handlers.common import answer
 
@@ -66,7 +66,12 @@ class AccessMiddleware(BaseMiddleware):
         project_id = getattr(data.get("callback_data"), "project_id", None)
         code = None if project_id else await _code(data)
         if project_id or code is not None:
-            project = await (project_by_id(session, project_id) if project_id else project_by_code(session, code or ""))
+            known = data.get("project")  # found by a filter already (handlers.quick_report.WithCode)
+            if isinstance(known, Project) and not project_id and known.code == code:
+                project: Project | None = known
+            else:
+                project = await (project_by_id(session, project_id) if project_id
+                                 else project_by_code(session, code or ""))
             if project is None:  # a button of a project removed since: the button is stale, not the code
                 await answer(event, texts(lang, "help.stale_button") if project_id
                              else texts(lang, "access.unknown_project", code=(code or "")[:40]))

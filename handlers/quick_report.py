@@ -79,7 +79,8 @@ class WithCode(Filter):
             return False
         words = text.split(maxsplit=1)
         if words and (project := await project_by_code(ctx.session, words[0])) is not None:
-            return {"code": project.code, "report_text": words[1] if len(words) > 1 else ""}
+            # the project found goes along, so the access check does not look it up again
+            return {"code": project.code, "project": project, "report_text": words[1] if len(words) > 1 else ""}
         replied = await _bot_message_text(message)
         replied_codes = find_codes(replied) if replied else []
         return {"code": replied_codes[0]} if len(replied_codes) == 1 else False
