@@ -437,3 +437,26 @@ async def test_a_digest_without_its_chart_or_workbook_does_not_point_to_them(
         wecom = digest_steps("wecom", lang, f=f, limit=10, deadline=deadline, chart=None, ledger="l.xlsx")
         text = "\n".join(str(step[2].get("text", "")) for step in wecom)
         assert follows in text and [step[1] for step in wecom][-1] == "file"
+
+
+async def test_a_chart_gone_from_disk_is_given_up_at_once_and_the_text_still_goes(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """A WeCom group's chart or workbook that is no longer on disk (DATA_DIR cleaned, a restore) does not
+    come back by retrying: it is marked dead on the first try, as e-mail does, and the text before it goes."""
+    from bot.store.outbox import enqueue_many
+
+    clock = VirtualTime(MONDAY.astimezone(dt.UTC))
+    robot = FakeWeCom(clock)
+    async with serving(robot):
+        channel = await add(sessionmaker, "祁县群", "wecom", robot.url)
+        steps = [*text_steps("wecom", "t", "周报"), ("chart", "image", {"path": "digests/gone.png"}),
+                 ("ledger", "file", {"path": "digests/gone.xlsx", "filename": "台账.xlsx"})]
+        async with sessionmaker() as s:
+            await enqueue_many(s, channel_rows(channel, "digest", "w", steps, clock.now()))
+            await s.commit()
+        assert await sender_for(sessionmaker, settings, clock).drain_once() == 1
+    rows = await outbox(sessionmaker, channel.id)
+    assert sorted(r.state for r in rows) == ["dead", "dead", "sent"]
+    assert all(r.attempts == 1 for r in rows if r.state == "dead")
+    assert [b["msgtype"] for b in robot.received] == ["markdown"]

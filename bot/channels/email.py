@@ -4,6 +4,7 @@ through SMTP_URL (`smtp://user:password@host:port` uses STARTTLS whenever the se
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import urllib.parse
 from email.headerregistry import Address
@@ -72,8 +73,8 @@ async def deliver(channel: Target, method: str, payload: dict[str, Any], ctx: De
         return Outcome.dead("SMTP_URL or SMTP_FROM is not set", tell_admins=True)
     url = urllib.parse.urlsplit(ctx.smtp_url)
     secure = url.scheme == "smtps"
-    try:
-        message = build(payload, ctx.smtp_from, addresses(channel.target), ctx)
+    try:  # reads the chart and the workbook: off the loop the chat uses
+        message = await asyncio.to_thread(build, payload, ctx.smtp_from, addresses(channel.target), ctx)
     except OSError as exc:
         return Outcome.dead(f"file not found: {exc}")
     try:

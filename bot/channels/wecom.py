@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import urllib.parse
@@ -38,17 +39,24 @@ async def deliver(channel: Target, method: str, payload: dict[str, Any], ctx: De
             return Outcome.dead(f"markdown over {TEXT_BYTES} bytes")
         body = {"msgtype": "markdown", "markdown": {"content": text}}
     elif method == "image":
-        data = ctx.file(payload["path"]).read_bytes()
+        try:
+            data = await asyncio.to_thread(ctx.file(payload["path"]).read_bytes)  # off the loop the chat uses
+        except OSError as exc:  # as e-mail: a file gone does not come back by retrying
+            return Outcome.dead(f"file not found: {exc}")
         if len(data) > IMAGE_BYTES:
             return Outcome.dead("image over 2 MB")
         body = {"msgtype": "image", "image": {"base64": base64.b64encode(data).decode(),
                                               "md5": hashlib.md5(data).hexdigest()}}
     elif method == "file":
         path = ctx.file(payload["path"])
-        if path.stat().st_size > FILE_BYTES:
+        try:
+            content = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            return Outcome.dead(f"file not found: {exc}")
+        if len(content) > FILE_BYTES:
             return Outcome.dead("file over 20 MB")
         form = aiohttp.FormData()
-        form.add_field("media", path.read_bytes(), filename=payload.get("filename") or path.name,
+        form.add_field("media", content, filename=payload.get("filename") or path.name,
                        content_type="application/octet-stream")
         outcome, answer = await post_json(ctx, upload_url(channel.target), None, CODES, data=form)
         if outcome.state != "sent":
